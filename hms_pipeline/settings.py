@@ -1,0 +1,183 @@
+"""One place that reads configuration (environment, then `.env`) and validates it.
+
+Identifiers that come from configuration (the blueprint's ``TABLE_*`` names, the legacy schema)
+are validated here, at start-up, and are only ever used in SQL through ``psycopg.sql.Identifier``.
+A bad value raises :class:`SettingsError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from psycopg import sql
+
+from hms_pipeline.paths import PROJECT_ROOT
+
+# The blueprint's `.env` section, verbatim: variable -> default "schema.table".
+TABLE_DEFAULTS: dict[str, str] = {
+    # Core
+    "TABLE_USERS": "core.users",
+    "TABLE_PERSONS": "core.persons",
+    "TABLE_PATIENTS": "core.patients",
+    "TABLE_STAFF": "core.staff",
+    "TABLE_STAFF_ROLES": "core.staff_roles",
+    "TABLE_DEPARTMENTS": "core.departments",
+    "TABLE_FACILITIES": "core.facilities",
+    "TABLE_STAFF_SCHEDULES": "core.staff_schedules",
+    # Clinical
+    "TABLE_APPOINTMENTS": "clinical.appointments",
+    "TABLE_ENCOUNTERS": "clinical.encounters",
+    "TABLE_VITALS": "clinical.vitals",
+    "TABLE_ALLERGIES": "clinical.allergies",
+    "TABLE_SYMPTOMS": "clinical.symptoms",
+    "TABLE_MEDICAL_HISTORY": "clinical.medical_history",
+    "TABLE_LAB_TESTS": "clinical.lab_tests",
+    "TABLE_LAB_ORDERS": "clinical.lab_orders",
+    "TABLE_LAB_ORDER_ITEMS": "clinical.lab_order_items",
+    "TABLE_LAB_RESULTS": "clinical.lab_results",
+    # Inpatient
+    "TABLE_ADMISSIONS": "inpatient.admissions",
+    "TABLE_WARDS": "inpatient.wards",
+    "TABLE_BEDS": "inpatient.beds",
+    "TABLE_BED_ALLOCATIONS": "inpatient.bed_allocations",
+    # Pharmacy
+    "TABLE_ITEMS": "pharmacy.items",
+    "TABLE_BATCHES": "pharmacy.batches",
+    "TABLE_INVENTORY_TXNS": "pharmacy.inventory_txns",
+    "TABLE_PRESCRIPTIONS": "pharmacy.prescriptions",
+    "TABLE_RX_LINES": "pharmacy.rx_lines",
+    "TABLE_DISPENSES": "pharmacy.dispenses",
+    # Billing
+    "TABLE_FEE_SCHEDULES": "billing.fee_schedules",
+    "TABLE_FEE_RATES": "billing.fee_rates",
+    "TABLE_CHARGES": "billing.charges",
+    "TABLE_INVOICES": "billing.invoices",
+    "TABLE_INVOICE_LINES": "billing.invoice_lines",
+    "TABLE_PAYMENTS": "billing.payments",
+    # Ops / Reference
+    "TABLE_AUDIT_LOG": "ops.audit_log",
+    "TABLE_ATTACHMENTS": "ops.attachments",
+    "TABLE_CODES": "ref.codes",
+}
+
+_IDENT = r"[a-z_][a-z0-9_]{0,62}"
+_QUALIFIED_RE = re.compile(rf"^({_IDENT})\.({_IDENT})$")
+_SCHEMA_RE = re.compile(rf"^{_IDENT}$")
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class TableName:
+    """A validated ``schema.table`` name from configuration."""
+
+    schema: str
+    table: str
+
+    @property
+    def ident(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.table)
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+def parse_table_name(variable: str, value: str) -> TableName:
+    """Validate a ``schema.table`` value; raise :class:`SettingsError` naming ``variable``."""
+    m = _QUALIFIED_RE.match(value.strip()) if isinstance(value, str) else None
+    if not m:
+        raise SettingsError(
+            f"{variable}={value!r} is not a valid 'schema.table' identifier "
+            "(lower-case letters, digits and underscores; one dot)"
+        )
+    return TableName(m.group(1), m.group(2))
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None
+    legacy_database_url: str | None
+    legacy_schema: str
+    facility_name: str
+    facility_timezone: str
+    home: Path
+    embedded_pgdata: Path
+    dagster_home: Path
+    dagster_database: str
+    reports_dir: Path
+    tables: dict[str, TableName] = field(default_factory=dict)
+
+    def table(self, variable: str) -> TableName:
+        """The configured name of a canonical table, by its blueprint variable (``TABLE_PATIENTS``)."""
+        return self.tables[variable]
+
+    @property
+    def uses_embedded(self) -> bool:
+        return not self.database_url
+
+    @property
+    def legacy_is_separate(self) -> bool:
+        return bool(self.legacy_database_url) and self.legacy_database_url != self.database_url
+
+
+def load_settings(env: dict[str, str] | None = None, dotenv_path: Path | None = None) -> Settings:
+    """Read settings from ``env`` (default: ``os.environ``) over ``.env``; validate everything."""
+    if env is None:
+        env = dict(os.environ)
+    dotenv_path = dotenv_path or Path(env.get("HMS_ENV_FILE", PROJECT_ROOT / ".env"))
+    values = {**_read_dotenv(dotenv_path), **env}
+
+    def get(name: str, default: str | None = None) -> str | None:
+        v = values.get(name)
+        return v if v not in (None, "") else default
+
+    home = Path(get("HMS_HOME", str(PROJECT_ROOT / ".hms"))).expanduser().resolve()
+
+    legacy_schema = get("HMS_LEGACY_SCHEMA", "public")
+    if not _SCHEMA_RE.match(legacy_schema):
+        raise SettingsError(f"HMS_LEGACY_SCHEMA={legacy_schema!r} is not a valid schema identifier")
+
+    tz = get("HMS_FACILITY_TIMEZONE", "Asia/Kolkata")
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise SettingsError(f"HMS_FACILITY_TIMEZONE={tz!r} is not a known IANA time zone") from exc
+
+    dagster_db = get("HMS_DAGSTER_DATABASE", "hms_dagster")
+    if not _SCHEMA_RE.match(dagster_db):
+        raise SettingsError(f"HMS_DAGSTER_DATABASE={dagster_db!r} is not a valid database name")
+
+    tables = {var: parse_table_name(var, get(var, default)) for var, default in TABLE_DEFAULTS.items()}
+    seen: dict[str, str] = {}
+    for var, name in tables.items():
+        if str(name) in seen:
+            raise SettingsError(f"{var}={name} is also used by {seen[str(name)]}")
+        seen[str(name)] = var
+
+    return Settings(
+        database_url=get("HMS_DATABASE_URL"),
+        legacy_database_url=get("HMS_LEGACY_DATABASE_URL"),
+        legacy_schema=legacy_schema,
+        facility_name=get("HMS_FACILITY_NAME", "Annam Hospital"),
+        facility_timezone=tz,
+        home=home,
+        embedded_pgdata=Path(get("HMS_EMBEDDED_PGDATA", str(home / "pg"))).expanduser().resolve(),
+        dagster_home=Path(get("DAGSTER_HOME", str(home / "dagster"))).expanduser().resolve(),
+        dagster_database=dagster_db,
+        reports_dir=Path(get("HMS_REPORTS_DIR", str(PROJECT_ROOT / "reports"))).expanduser().resolve(),
+        tables=tables,
+    )
