@@ -1,0 +1,59 @@
+"""Dagster resources: the canonical (target) and legacy (source) Postgres databases.
+
+Settings come from the environment / ``.env`` when the resource is used, never at import time.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import dagster as dg
+import psycopg
+
+from hms_pipeline import db
+from hms_pipeline.settings import Settings, load_settings
+
+
+class HmsDatabaseResource(dg.ConfigurableResource):
+    """Connections to the canonical database and the legacy source.
+
+    Empty fields fall back to the settings (``HMS_DATABASE_URL``, ``HMS_LEGACY_DATABASE_URL``), and
+    with no canonical URL at all to the embedded PostgreSQL.
+    """
+
+    database_url: str = ""
+    legacy_database_url: str = ""
+
+    def settings(self) -> Settings:
+        s = load_settings()
+        overrides = {}
+        if self.database_url:
+            overrides["database_url"] = self.database_url
+        if self.legacy_database_url:
+            overrides["legacy_database_url"] = self.legacy_database_url
+        if overrides:
+            from dataclasses import replace
+
+            s = replace(s, **overrides)
+        return s
+
+    def canonical_url(self) -> str:
+        return db.canonical_url(self.settings())
+
+    def legacy_url(self) -> str:
+        return db.legacy_url(self.settings())
+
+    @contextmanager
+    def connect(self, *, autocommit: bool = False):
+        with db.connect(self.canonical_url(), autocommit=autocommit) as conn:
+            yield conn
+
+    @contextmanager
+    def connect_legacy(self, *, autocommit: bool = False):
+        with db.connect(self.legacy_url(), autocommit=autocommit) as conn:
+            yield conn
+
+
+def hms_db_resource() -> HmsDatabaseResource:
+    """The default resource: URLs are read from the settings when first used, not at import."""
+    return HmsDatabaseResource()
