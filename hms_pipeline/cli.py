@@ -1,0 +1,242 @@
+"""The ``hms-pipeline`` command.
+
+Exit codes: 0 success; 1 the work failed (a step or a blocking check); 2 bad usage or settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+from hms_pipeline import db
+from hms_pipeline.paths import PROJECT_ROOT
+from hms_pipeline.settings import Settings, SettingsError, load_settings
+
+
+class CliError(Exception):
+    """A failure the user can act on; printed without a traceback."""
+
+    exit_code = 1
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        err = CliError(f"configuration error: {exc}")
+        err.exit_code = 2
+        raise err from exc
+
+
+def _where(settings: Settings, url: str) -> str:
+    if settings.uses_embedded:
+        return f"embedded PostgreSQL in {settings.embedded_pgdata} (stop it with: hms-pipeline db stop)"
+    return db.redact_url(url)
+
+
+# --- db -------------------------------------------------------------------------------------------
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if args.db_command == "url":
+        print(db.canonical_url(settings))
+    elif args.db_command == "stop":
+        stopped = settings.uses_embedded and db.stop_embedded(settings.embedded_pgdata)
+        print("embedded PostgreSQL stopped" if stopped else "no embedded PostgreSQL running")
+    elif args.db_command == "status":
+        url = db.canonical_url(settings)
+        with db.connect(url) as conn:
+            version = conn.execute("show server_version").fetchone()[0]
+        print(f"canonical: {_where(settings, url)} (PostgreSQL {version})")
+        legacy = db.legacy_url(settings)
+        print(f"legacy:    {'same database' if legacy == url else db.redact_url(legacy)}"
+              f" (schema {settings.legacy_schema})")
+    return 0
+
+
+# --- run ------------------------------------------------------------------------------------------
+
+
+def run_phase(phase: str, settings: Settings, *, quiet: bool = False) -> bool:
+    """Materialize one phase through Dagster (in-process executor, persistent instance)."""
+    from hms_pipeline.definitions import defs
+    from hms_pipeline.instance import get_instance
+    from hms_pipeline.jobs import PHASES, phase_job_name
+    from hms_pipeline.lib.run_summary import print_run_summary
+
+    if phase not in PHASES:
+        raise CliError(f"unknown phase {phase!r}; phases: {', '.join(PHASES)}")
+    url = db.canonical_url(settings)
+    if not quiet:
+        print(f"database: {_where(settings, url)}")
+    instance = get_instance(settings)
+    job = defs.resolve_job_def(phase_job_name(phase))
+    started = time.monotonic()
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    print_run_summary(instance, result, time.monotonic() - started, out=sys.stdout)
+    return result.success
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings()
+    ok = run_phase(args.phase, settings)
+    return 0 if ok else 1
+
+
+# --- legacy ---------------------------------------------------------------------------------------
+
+
+def _parse_scale(value: str) -> str | int:
+    if value in ("tiny", "demo", "large"):
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("scale is tiny, demo, large or a number of patients") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("scale must be at least 1 patient")
+    return n
+
+
+def cmd_legacy(args: argparse.Namespace) -> int:
+    settings = _settings()
+    url = db.legacy_url(settings)
+    if args.legacy_command == "generate":
+        from hms_pipeline.legacy.generator import generate
+
+        print(f"legacy database: {_where(settings, url)}, schema {settings.legacy_schema}")
+        report = generate(
+            url,
+            schema=settings.legacy_schema,
+            scale=args.scale,
+            seed=args.seed,
+            profile=args.profile,
+            as_of=args.as_of,
+            progress=sys.stderr.isatty(),
+        )
+        print(report)
+    elif args.legacy_command == "profile":
+        from hms_pipeline.legacy.profiler import profile_legacy
+
+        with db.connect(url) as conn:
+            profile = profile_legacy(conn, settings.legacy_schema)
+        from hms_pipeline.legacy.profiler import format_profile
+
+        print(format_profile(profile))
+    return 0
+
+
+# --- demo -----------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = _settings()
+    url = db.canonical_url(settings)
+    print(f"demo database: {_where(settings, url)}")
+    if not run_phase("schema", settings, quiet=True):
+        return 1
+    try:
+        from hms_pipeline.legacy.generator import generate
+    except ImportError:
+        return 0
+    report = generate(
+        db.legacy_url(settings), schema=settings.legacy_schema, scale=args.scale, seed=args.seed,
+        profile=args.profile, progress=sys.stderr.isatty(),
+    )
+    print(report)
+    from hms_pipeline.jobs import PHASES
+
+    for phase in [p for p in PHASES if p != "schema"]:
+        if not run_phase(phase, settings, quiet=True):
+            return 1
+    print("\nOpen the Dagster UI on this database with: hms-pipeline dev")
+    return 0
+
+
+# --- dev ------------------------------------------------------------------------------------------
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from hms_pipeline.instance import prepare_dagster_home
+
+    settings = _settings()
+    url = db.canonical_url(settings)
+    home = prepare_dagster_home(settings)
+    print(f"database: {_where(settings, url)}\nDAGSTER_HOME={home}")
+    cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
+           "-p", str(args.port), "-h", args.host]
+    return subprocess.call(cmd, env=os.environ.copy(), cwd=PROJECT_ROOT)
+
+
+# --- parser ---------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hms_pipeline.jobs import PHASES
+
+    p = argparse.ArgumentParser(prog="hms-pipeline", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    p_db = sub.add_parser("db", help="the canonical database")
+    p_db.add_argument("db_command", choices=["url", "stop", "status"])
+    p_db.set_defaults(func=cmd_db)
+
+    p_run = sub.add_parser("run", help="materialize a phase through Dagster (in-process)")
+    p_run.add_argument("--phase", required=True, choices=list(PHASES))
+    p_run.set_defaults(func=cmd_run)
+
+    p_leg = sub.add_parser("legacy", help="the legacy source: synthetic data and profile")
+    leg_sub = p_leg.add_subparsers(dest="legacy_command", required=True)
+    p_gen = leg_sub.add_parser("generate", help="(re)create the legacy schema with synthetic dirty data")
+    p_gen.add_argument("--scale", type=_parse_scale, default="tiny", help="tiny|demo|large|<patients>")
+    p_gen.add_argument("--seed", type=int, default=42)
+    p_gen.add_argument("--profile", choices=["blueprint", "live"], default="blueprint")
+    p_gen.add_argument("--as-of", type=dt.date.fromisoformat, default=None, dest="as_of",
+                       help="date the data is laid out against (YYYY-MM-DD; fixed default)")
+    leg_sub.add_parser("profile", help="print the legacy profile")
+    p_leg.set_defaults(func=cmd_legacy)
+
+    p_demo = sub.add_parser("demo", help="embedded Postgres + schema + synthetic legacy data + every phase")
+    p_demo.add_argument("--scale", type=_parse_scale, default="demo")
+    p_demo.add_argument("--seed", type=int, default=42)
+    p_demo.add_argument("--profile", choices=["blueprint", "live"], default="blueprint")
+    p_demo.set_defaults(func=cmd_demo)
+
+    p_dev = sub.add_parser("dev", help="start the Dagster UI (dagster dev) on the product's instance")
+    p_dev.add_argument("--port", type=int, default=3000)
+    p_dev.add_argument("--host", default="127.0.0.1")
+    p_dev.set_defaults(func=cmd_dev)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "as_of", "unset") is None:
+        del args.as_of
+        from hms_pipeline.legacy.generator import DEFAULT_AS_OF
+
+        args.as_of = DEFAULT_AS_OF
+    try:
+        return args.func(args)
+    except (CliError,) as exc:
+        print(f"hms-pipeline: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except db.DatabaseError as exc:
+        print(f"hms-pipeline: {exc}", file=sys.stderr)
+        return 1
+    except SettingsError as exc:
+        print(f"hms-pipeline: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""The Dagster instance: runs, event log and schedules kept in Postgres (dagster-postgres).
+
+By default the instance lives in its own database (``HMS_DAGSTER_DATABASE``, default
+``hms_dagster``) on the canonical server, and ``DAGSTER_HOME`` defaults to ``.hms/dagster``, so the
+CLI and ``dagster dev`` see the same run history and it survives restarts.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from hms_pipeline.db import dagster_storage_url
+from hms_pipeline.settings import Settings
+
+MARKER = "# written by hms-pipeline; edit HMS_* settings instead (a file without this line is left alone)"
+
+
+def render_instance_yaml(storage_url: str) -> str:
+    config = {
+        "storage": {"postgres": {"postgres_url": storage_url}},
+        "telemetry": {"enabled": False},
+        "run_queue": {"max_concurrent_runs": 2},
+    }
+    return MARKER + "\n" + yaml.safe_dump(config, sort_keys=False)
+
+
+def prepare_dagster_home(settings: Settings) -> Path:
+    """Write ``dagster.yaml`` (unless the user keeps their own) and point ``DAGSTER_HOME`` at it."""
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists() or config.read_text(encoding="utf-8").startswith(MARKER):
+        text = render_instance_yaml(dagster_storage_url(settings))
+        if not config.exists() or config.read_text(encoding="utf-8") != text:
+            config.write_text(text, encoding="utf-8")
+            config.chmod(0o600)  # it may hold a database password
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def get_instance(settings: Settings):
+    import dagster as dg
+
+    prepare_dagster_home(settings)
+    return dg.DagsterInstance.get()
