@@ -64,6 +64,11 @@ def cmd_db(args: argparse.Namespace) -> int:
 # --- run ------------------------------------------------------------------------------------------
 
 
+def args_log_level() -> str:
+    """Dagster's console log level for CLI runs (``HMS_LOG_LEVEL``, default WARNING)."""
+    return os.environ.get("HMS_LOG_LEVEL", "WARNING").upper()
+
+
 def run_phase(phase: str, settings: Settings, *, quiet: bool = False) -> bool:
     """Materialize one phase through Dagster (in-process executor, persistent instance)."""
     from hms_pipeline.definitions import defs
@@ -79,7 +84,11 @@ def run_phase(phase: str, settings: Settings, *, quiet: bool = False) -> bool:
     instance = get_instance(settings)
     job = defs.resolve_job_def(phase_job_name(phase))
     started = time.monotonic()
-    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    result = job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": args_log_level()}}}},
+    )
     print_run_summary(instance, result, time.monotonic() - started, out=sys.stdout)
     return result.success
 

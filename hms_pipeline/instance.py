@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from hms_pipeline.db import dagster_storage_url
+from hms_pipeline.db import dagster_storage_url, sqlalchemy_url
 from hms_pipeline.settings import Settings
 
 MARKER = "# written by hms-pipeline; edit HMS_* settings instead (a file without this line is left alone)"
@@ -33,7 +33,9 @@ def prepare_dagster_home(settings: Settings) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists() or config.read_text(encoding="utf-8").startswith(MARKER):
-        text = render_instance_yaml(dagster_storage_url(settings))
+        # dagster-postgres speaks psycopg2 (it binds NOTIFY payloads client-side); SQLAlchemy 2.1
+        # maps a bare postgresql:// URL to psycopg 3, so name the driver explicitly.
+        text = render_instance_yaml(sqlalchemy_url(dagster_storage_url(settings), driver="psycopg2"))
         if not config.exists() or config.read_text(encoding="utf-8") != text:
             config.write_text(text, encoding="utf-8")
             config.chmod(0o600)  # it may hold a database password

@@ -145,7 +145,12 @@ def load_settings(env: dict[str, str] | None = None, dotenv_path: Path | None = 
         v = values.get(name)
         return v if v not in (None, "") else default
 
-    home = Path(get("HMS_HOME", str(PROJECT_ROOT / ".hms"))).expanduser().resolve()
+    def path(name: str, default: Path) -> Path:
+        """A path setting; relative values are relative to the project folder."""
+        value = Path(get(name, str(default))).expanduser()
+        return (value if value.is_absolute() else PROJECT_ROOT / value).resolve()
+
+    home = path("HMS_HOME", PROJECT_ROOT / ".hms")
 
     legacy_schema = get("HMS_LEGACY_SCHEMA", "public")
     if not _SCHEMA_RE.match(legacy_schema):
@@ -175,9 +180,9 @@ def load_settings(env: dict[str, str] | None = None, dotenv_path: Path | None = 
         facility_name=get("HMS_FACILITY_NAME", "Annam Hospital"),
         facility_timezone=tz,
         home=home,
-        embedded_pgdata=Path(get("HMS_EMBEDDED_PGDATA", str(home / "pg"))).expanduser().resolve(),
-        dagster_home=Path(get("DAGSTER_HOME", str(home / "dagster"))).expanduser().resolve(),
+        embedded_pgdata=path("HMS_EMBEDDED_PGDATA", home / "pg"),
+        dagster_home=path("DAGSTER_HOME", home / "dagster"),
         dagster_database=dagster_db,
-        reports_dir=Path(get("HMS_REPORTS_DIR", str(PROJECT_ROOT / "reports"))).expanduser().resolve(),
+        reports_dir=path("HMS_REPORTS_DIR", PROJECT_ROOT / "reports"),
         tables=tables,
     )

@@ -17,7 +17,7 @@ def _value(entry) -> object:
 def print_run_summary(instance: dg.DagsterInstance, result, seconds: float, out: IO[str]) -> None:
     rows = []
     for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
+        mat = event.step_materialization_data.materialization
         meta = mat.metadata
         cells = {k: _value(meta[k]) for k in SUMMARY_COLUMNS if k in meta}
         secs = _value(meta["seconds"]) if "seconds" in meta else None

@@ -1,0 +1,61 @@
+"""Settings: defaults, validation of identifiers from configuration, clear errors."""
+
+import subprocess
+import sys
+
+import pytest
+
+from hms_pipeline.settings import TABLE_DEFAULTS, SettingsError, load_settings
+
+
+def settings(**env):
+    return load_settings(env=env, dotenv_path=None)
+
+
+def test_defaults_cover_every_blueprint_table_variable():
+    s = settings()
+    assert len(TABLE_DEFAULTS) == 37
+    assert str(s.table("TABLE_PATIENTS")) == "core.patients"
+    assert str(s.table("TABLE_CODES")) == "ref.codes"
+    assert s.legacy_schema == "public"
+    assert s.uses_embedded and s.database_url is None
+    assert s.embedded_pgdata.name == "pg"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["core.patients;drop table x", "patients", "core.Patients", 'core."patients"', "a.b.c", "core. patients"],
+)
+def test_bad_table_name_is_refused_naming_the_variable(value):
+    with pytest.raises(SettingsError, match="TABLE_PATIENTS"):
+        settings(TABLE_PATIENTS=value)
+
+
+def test_two_variables_cannot_name_one_table():
+    with pytest.raises(SettingsError, match="TABLE_PERSONS"):
+        settings(TABLE_PERSONS="core.patients")
+
+
+def test_bad_legacy_schema_and_timezone_are_refused():
+    with pytest.raises(SettingsError, match="HMS_LEGACY_SCHEMA"):
+        settings(HMS_LEGACY_SCHEMA="public; drop schema core")
+    with pytest.raises(SettingsError, match="HMS_FACILITY_TIMEZONE"):
+        settings(HMS_FACILITY_TIMEZONE="Mars/Olympus")
+
+
+def test_dotenv_is_read_and_environment_wins(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("HMS_LEGACY_SCHEMA=legacy\nHMS_FACILITY_NAME=From Dotenv\n")
+    s = load_settings(env={"HMS_FACILITY_NAME": "From Env"}, dotenv_path=env_file)
+    assert s.legacy_schema == "legacy"
+    assert s.facility_name == "From Env"
+
+
+def test_cli_refuses_bad_table_name_at_start_up(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HMS_HOME": str(tmp_path), "TABLE_PATIENTS": "core.patients;drop table x"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "hms_pipeline.cli", "db", "url"], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert "TABLE_PATIENTS" in proc.stderr and "drop table" in proc.stderr
+    assert "Traceback" not in proc.stderr
