@@ -388,7 +388,7 @@ def _keyed(lines, pos: int, key: str, *, optional: bool = False):
     if pos >= len(lines):
         if optional:
             return None, pos
-        raise ContractError(f"contract ended; expected '{key}:'")
+        raise ContractError(f"expected '{key}: ...' but the block ended")
     lineno, line = lines[pos]
     prefix = f"{key}: "
     if not line.startswith(prefix):
