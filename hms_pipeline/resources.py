@@ -57,3 +57,9 @@ class HmsDatabaseResource(dg.ConfigurableResource):
 def hms_db_resource() -> HmsDatabaseResource:
     """The default resource: URLs are read from the settings when first used, not at import."""
     return HmsDatabaseResource()
+
+
+class BackfillOptions(dg.ConfigurableResource):
+    """Run-level options of the backfill phase (set per run through run config or the CLI)."""
+
+    full_refresh: bool = False

@@ -1,0 +1,51 @@
+"""What the engine needs to know about one canonical table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hms_pipeline.paths import sql_file
+
+
+@dataclass(frozen=True)
+class Source:
+    """A legacy table that feeds a canonical table.
+
+    ``consumes`` is an optional static SQL predicate over the staged row alias ``s`` saying which
+    legacy rows this canonical table is responsible for (default: all). Reconciliation proves that
+    each of those rows is loaded, merged or quarantined for this table."""
+
+    legacy_table: str
+    consumes: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One canonical table: its transform (``sql/<schema>/<table>.sql``), sources and dependencies.
+
+    The transform is one SELECT (a CTE pipeline) over ``stg.*`` restricted to the temp table
+    ``_todo(legacy_table, key)``; it returns the canonical columns plus ``_legacy_table``,
+    ``_legacy_key``, ``_disposition`` ('LOADED' or 'MERGED'), ``_reason`` (a quarantine reason code or
+    NULL) and ``_detail`` (jsonb, no PHI). The engine does the rest, set-based."""
+
+    schema: str
+    table: str
+    sources: tuple[Source, ...]
+    deps: tuple[str, ...] = ()  # other canonical tables, "schema.table"
+    phase: str = "backfill"
+    description: str = ""
+    sql_name: str | None = None
+    extra_params: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+    @property
+    def sql_path(self) -> Path:
+        return sql_file(self.schema, f"{self.sql_name or self.table}.sql")
+
+    @property
+    def source_names(self) -> list[str]:
+        return [s.legacy_table for s in self.sources]

@@ -1,0 +1,71 @@
+-- Migration engine state (not blueprint tables): schemas stg (staged legacy rows) and etl
+-- (watermarks, progress, per-run figures).
+-- Idempotent like the rest of sql/ddl/.
+
+-- stg: the legacy rows a backfill run works from, refreshed in ONE repeatable-read transaction per
+-- run (so every asset of a run sees the legacy side as of one moment). One table per legacy table,
+-- created by the engine with the legacy columns plus:
+--   _key text primary key   legacy primary key as text
+--   _hash text              md5 of the legacy row, to tell a real change from a touch
+--   _change_seq bigint      etl.stage_seq value of the last change (insert, update or delete)
+--   _deleted boolean        the legacy row disappeared (its canonical rows get soft-deleted)
+create schema if not exists stg;
+-- etl: the engine's own state (kept apart from the blueprint's schemas).
+create schema if not exists etl;
+
+create sequence if not exists etl.stage_seq;
+
+-- Deterministic canonical ids: the same (canonical table, legacy table, legacy key) always gives
+-- the same uuid, so a re-run (or a run on another server) produces the same ids.
+create or replace function etl.canonical_id(canonical_table text, legacy_table text, legacy_key text)
+returns uuid
+language sql
+immutable
+parallel safe
+as $$ select md5(canonical_table || '|' || legacy_table || '|' || legacy_key)::uuid $$;
+
+-- One row per backfill snapshot (staging step of a run).
+create table if not exists etl.stage_runs (
+    run_id text primary key,
+    mode text not null check (mode in ('same-database', 'separate-server')),
+    full_refresh boolean not null,
+    snapshot_seq bigint not null,
+    tables_staged integer not null,
+    rows_changed bigint not null,
+    rows_deleted bigint not null,
+    started_at timestamptz not null,
+    finished_at timestamptz not null default now()
+);
+
+-- Legacy-side watermark per source table: the highest updated_at/created_at staged so far.
+-- The next run re-reads rows from (high_value - overlap) and compares row hashes.
+create table if not exists etl.watermarks (
+    legacy_table text primary key,
+    column_name text not null,
+    high_value timestamptz,
+    run_id text not null,
+    updated_at timestamptz not null default now()
+);
+
+-- Canonical-side progress: the stg change sequence each canonical table has applied.
+create table if not exists etl.apply_state (
+    canonical_table text primary key,
+    applied_seq bigint not null,
+    run_id text not null,
+    updated_at timestamptz not null default now()
+);
+
+-- Figures per run and canonical table (the CLI summary and the reports read them).
+create table if not exists etl.run_stats (
+    run_id text not null,
+    canonical_table text not null,
+    candidates bigint not null,
+    written bigint not null,
+    unchanged bigint not null,
+    quarantined bigint not null,
+    merged bigint not null,
+    soft_deleted bigint not null,
+    seconds numeric(10, 3) not null,
+    recorded_at timestamptz not null default now(),
+    primary key (run_id, canonical_table)
+);
