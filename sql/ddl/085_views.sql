@@ -85,8 +85,10 @@ where t.deleted_at is null
 group by t.facility_id, t.item_id, t.batch_id
 with data;
 
--- The unique index REFRESH MATERIALIZED VIEW CONCURRENTLY requires. batch_id is NULL for
--- movements not tracked by batch (facility_id/item_id are nullable too), so the key is
--- NULLS NOT DISTINCT (PG15+): with plain NULLs two NULL-batch groups could not be told apart.
+-- The unique index REFRESH MATERIALIZED VIEW CONCURRENTLY requires (column names only, no WHERE).
+-- batch_id is NULL for movements not tracked by batch (facility_id/item_id are nullable too), so the
+-- key is NULLS NOT DISTINCT (PG15+): like the GROUP BY, it treats NULLs as one value, making the
+-- index a real key of the view's grain. (A concurrent refresh matches old and new rows with "=",
+-- so rows with a NULL key are rewritten on every refresh: correct, just not incremental.)
 create unique index if not exists ux_stock_on_hand_key
     on "view".stock_on_hand (facility_id, item_id, batch_id) nulls not distinct;
