@@ -69,7 +69,9 @@ BLUEPRINT_COLUMNS: dict[str, dict[str, str]] = {
         "history_id": "uuid not null", "patient_id": "uuid", "code": "text", "description": "text",
         "recorded_at": TSTZ,
     },
-    "clinical.lab_tests": {"test_id": "uuid not null", "code": "text", "name": "text", "specimen_type": "text"},
+    "clinical.lab_tests": {
+        "test_id": "uuid not null", "code": "text", "name": "text", "specimen_type": "text",
+    },
     "clinical.lab_orders": {
         "order_id": "uuid not null", "encounter_id": "uuid", "ordered_by": "uuid",
         "ordered_at": f"{TSTZ} not null",
@@ -89,7 +91,9 @@ BLUEPRINT_COLUMNS: dict[str, dict[str, str]] = {
     "inpatient.wards": {
         "ward_id": "uuid not null", "department_id": "uuid", "facility_id": "uuid", "name": "text",
     },
-    "inpatient.beds": {"bed_id": "uuid not null", "ward_id": "uuid", "label": "text", "type": "text", "status": "text"},
+    "inpatient.beds": {
+        "bed_id": "uuid not null", "ward_id": "uuid", "label": "text", "type": "text", "status": "text",
+    },
     "inpatient.bed_allocations": {
         "allocation_id": "uuid not null", "admission_id": "uuid", "bed_id": "uuid", "start_at": TSTZ,
         "end_at": TSTZ,
@@ -173,6 +177,8 @@ COLUMNS: dict[str, dict[str, str]] = {
     for table, cols in BLUEPRINT_COLUMNS.items()
 }
 
+# The blueprint lists each table's single-column PK first; ref.codes has (code, system); the
+# provenance tables have no PK (their UNIQUE is the key).
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     table: (next(iter(cols)),)
     for table, cols in BLUEPRINT_COLUMNS.items()

@@ -189,12 +189,17 @@ def test_representative_indexes(conn):
         assert live_table == table
         assert f"USING btree {keys}" in ddl, ddl
         assert ddl.endswith(f" WHERE {where}") if where else " WHERE " not in ddl, ddl
+    # the key that lets view.stock_on_hand refresh concurrently, NULL batch_id included
+    table, ddl = defs["ux_stock_on_hand_key"]
+    assert table == "view.stock_on_hand"
+    assert ddl.startswith("CREATE UNIQUE INDEX"), ddl
+    assert ddl.endswith("(facility_id, item_id, batch_id) NULLS NOT DISTINCT"), ddl
 
 
 def test_quarantine_detail_comment_forbids_phi(conn):
     (comment,) = conn.execute(
-        "select col_description('ops.quarantine'::regclass, "
-        "(select attnum from pg_attribute where attrelid = 'ops.quarantine'::regclass and attname = 'detail'))"
+        "select col_description(attrelid, attnum) from pg_attribute"
+        " where attrelid = 'ops.quarantine'::regclass and attname = 'detail'"
     ).fetchone()
     for word in ("names", "phones", "emails", "dates of birth"):
         assert word in comment
@@ -204,17 +209,18 @@ def test_quarantine_detail_comment_forbids_phi(conn):
 
 FINGERPRINT = """
 with ns as (select oid, nspname from pg_namespace where nspname = any(%(schemas)s)),
-rels as (select c.oid, ns.nspname || '.' || c.relname as name, c.relkind, c.relpersistence, c.relrowsecurity,
-                c.reloptions from pg_class c join ns on ns.oid = c.relnamespace),
+rels as (select c.oid, ns.nspname || '.' || c.relname as name, c.relkind, c.relpersistence,
+                c.relrowsecurity, c.reloptions from pg_class c join ns on ns.oid = c.relnamespace),
 items(item) as (
-    select 'schema ' || nspname from ns
+    select format('schema %%s %%s', nspname, obj_description(oid, 'pg_namespace')) from ns
   union all
     select format('rel %%s kind=%%s persist=%%s rls=%%s opts=%%s', name, relkind, relpersistence,
                   relrowsecurity, reloptions) from rels
   union all
     select format('col %%s.%%s #%%s %%s notnull=%%s gen=%%s ident=%%s default=%%s comment=%%s',
                   r.name, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-                  a.attgenerated, a.attidentity, pg_get_expr(d.adbin, d.adrelid), col_description(r.oid, a.attnum))
+                  a.attgenerated, a.attidentity, pg_get_expr(d.adbin, d.adrelid),
+                  col_description(r.oid, a.attnum))
     from rels r join pg_attribute a on a.attrelid = r.oid and a.attnum > 0 and not a.attisdropped
     left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
   union all
@@ -223,8 +229,9 @@ items(item) as (
   union all
     select 'idx ' || pg_get_indexdef(x.indexrelid) from pg_index x join rels r on r.oid = x.indrelid
   union all
-    select format('trg %%s %%s %%s', pg_get_triggerdef(t.oid), t.tgenabled, t.tgisinternal)
-    from pg_trigger t join rels r on r.oid = t.tgrelid
+    -- internal (FK) triggers are named after oids; their constraints are fingerprinted above
+    select format('trg %%s %%s', pg_get_triggerdef(t.oid), t.tgenabled)
+    from pg_trigger t join rels r on r.oid = t.tgrelid where not t.tgisinternal
   union all
     select format('view %%s %%s', r.name, pg_get_viewdef(r.oid)) from rels r where r.relkind in ('v', 'm')
   union all
@@ -233,7 +240,8 @@ items(item) as (
   union all
     select format('comment %%s %%s', r.name, obj_description(r.oid, 'pg_class')) from rels r
   union all
-    select format('policy %%s %%s', r.name, pol.polname) from pg_policy pol join rels r on r.oid = pol.polrelid
+    select format('policy %%s %%s', r.name, pol.polname)
+    from pg_policy pol join rels r on r.oid = pol.polrelid
 )
 select md5(string_agg(item, E'\\n' order by item)), count(*) from items
 """
