@@ -64,12 +64,19 @@ def cmd_db(args: argparse.Namespace) -> int:
 # --- run ------------------------------------------------------------------------------------------
 
 
+def _run_config(job, full: bool) -> dict:
+    config: dict = {"loggers": {"console": {"config": {"log_level": args_log_level()}}}}
+    if "backfill_options" in job.resource_defs:
+        config["resources"] = {"backfill_options": {"config": {"full_refresh": full}}}
+    return config
+
+
 def args_log_level() -> str:
     """Dagster's console log level for CLI runs (``HMS_LOG_LEVEL``, default WARNING)."""
     return os.environ.get("HMS_LOG_LEVEL", "WARNING").upper()
 
 
-def run_phase(phase: str, settings: Settings, *, quiet: bool = False) -> bool:
+def run_phase(phase: str, settings: Settings, *, quiet: bool = False, full: bool = False) -> bool:
     """Materialize one phase through Dagster (in-process executor, persistent instance)."""
     from hms_pipeline.definitions import defs
     from hms_pipeline.instance import get_instance
@@ -87,7 +94,7 @@ def run_phase(phase: str, settings: Settings, *, quiet: bool = False) -> bool:
     result = job.execute_in_process(
         instance=instance,
         raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": args_log_level()}}}},
+        run_config=_run_config(job, full),
     )
     print_run_summary(instance, result, time.monotonic() - started, out=sys.stdout)
     return result.success
@@ -95,7 +102,7 @@ def run_phase(phase: str, settings: Settings, *, quiet: bool = False) -> bool:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
-    ok = run_phase(args.phase, settings)
+    ok = run_phase(args.phase, settings, full=args.full)
     return 0 if ok else 1
 
 
@@ -199,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_run = sub.add_parser("run", help="materialize a phase through Dagster (in-process)")
     p_run.add_argument("--phase", required=True, choices=list(PHASES))
+    p_run.add_argument("--full", action="store_true",
+                       help="backfill: re-read every legacy row instead of only the changes")
     p_run.set_defaults(func=cmd_run)
 
     p_leg = sub.add_parser("legacy", help="the legacy source: synthetic data and profile")

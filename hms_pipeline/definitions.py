@@ -2,11 +2,18 @@
 
 import dagster as dg
 
-from hms_pipeline.defs import schema
+from hms_pipeline.defs import core, etl, legacy, ref, schema
 from hms_pipeline.jobs import phase_jobs
-from hms_pipeline.resources import hms_db_resource
+from hms_pipeline.resources import BackfillOptions, hms_db_resource
 
 defs = dg.Definitions.merge(
     schema.defs,
-    dg.Definitions(jobs=phase_jobs, resources={"hms_db": hms_db_resource()}),
+    legacy.defs,
+    etl.defs,
+    ref.defs,
+    core.defs,
+    dg.Definitions(
+        jobs=phase_jobs,
+        resources={"hms_db": hms_db_resource(), "backfill_options": BackfillOptions()},
+    ),
 )

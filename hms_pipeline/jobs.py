@@ -8,7 +8,12 @@ import dagster as dg
 from hms_pipeline.defs.schema.assets import CANONICAL_SCHEMA_KEY
 
 PHASES: dict[str, dg.AssetSelection] = {
+    # 1: create the canonical schema (idempotent)
     "schema": dg.AssetSelection.assets(CANONICAL_SCHEMA_KEY),
+    # profile the legacy source (existence, counts, null rates, key uniqueness)
+    "profile": dg.AssetSelection.assets(dg.AssetKey(["ops", "legacy_profile"])),
+    # 2: backfill: legacy snapshot, then every canonical table (incremental; --full re-reads all)
+    "backfill": dg.AssetSelection.tag("phase", "backfill"),
 }
 
 

@@ -68,7 +68,7 @@ mapped as (
            count(*) filter (where m.disposition = 'LOADED') as n_loaded,
            count(*) filter (where m.disposition = 'MERGED') as n_merged
     from ops.legacy_id_map m
-    join {target} t on t.{pk} = m.canonical_id and t.deleted_at is null
+    join {target} t on t.{pk} = m.canonical_id {live}
     where m.legacy_table = %(src)s and m.canonical_table = %(t)s
     group by 1
 ),
@@ -97,7 +97,8 @@ order by 1
 
 
 def reconcile(conn: psycopg.Connection, spec: TableSpec) -> Reconciliation:
-    _, pk = target_columns(conn, spec.name)
+    columns, pk = target_columns(conn, spec.name)
+    live = sql.SQL("and t.deleted_at is null") if "deleted_at" in columns else sql.SQL("")
     schema, table = spec.name.split(".")
     target = sql.Identifier(schema, table)
     figures = []
@@ -109,6 +110,7 @@ def reconcile(conn: psycopg.Connection, spec: TableSpec) -> Reconciliation:
             consumes=sql.SQL(src.consumes or "true"),
             target=target,
             pk=sql.Identifier(pk),
+            live=live,
         )
         seen, loaded, merged, quarantined, missing = conn.execute(
             query, {"src": src.legacy_table, "t": spec.name}
@@ -124,7 +126,7 @@ def reconcile(conn: psycopg.Connection, spec: TableSpec) -> Reconciliation:
 
     fk_violations = {}
     for col, parent, parent_col in conn.execute(_FKS, (spec.name,)).fetchall():
-        if "deleted_at" not in {r[0] for r in conn.execute(
+        if "deleted_at" not in columns or "deleted_at" not in {r[0] for r in conn.execute(
                 "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0", (parent,))}:
             continue
         pschema, ptable = parent.split(".")

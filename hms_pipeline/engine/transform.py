@@ -127,7 +127,13 @@ def apply_table(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, full:
         upto = snapshot_seq(conn, run_id)
         row = conn.execute("select applied_seq from etl.apply_state where canonical_table = %s", (spec.name,)).fetchone()
         since = 0 if (full or row is None) else row[0]
-        stats.todo = _build_todo(conn, spec, since, upto, full or row is None)
+        if spec.sources:
+            stats.todo = _build_todo(conn, spec, since, upto, full or row is None)
+        else:
+            # Derived tables (vocabularies, settings) have no legacy rows of their own: recompute them
+            # whole every run; the upsert still writes only what changed.
+            conn.execute("create temp table _todo (legacy_table text, key text) on commit drop")
+            stats.todo = 1
 
         if stats.todo:
             _apply_candidates(conn, spec, target, run_id, params or {}, stats)
@@ -167,7 +173,8 @@ def _apply_candidates(conn, spec: TableSpec, target, run_id: str, params: dict, 
     if missing:
         raise TransformError(f"transform for {spec.name} does not return {sorted(missing)}")
     columns, pk = target_columns(conn, spec.name)
-    data_cols = [c for c in columns if c in cand_cols and c not in ("created_by", "updated_by", "deleted_at", "updated_at")]
+    audited = "deleted_at" in columns  # principle 6 (all tables but ops.audit_log and ref.codes)
+    data_cols = [c for c in columns if c in cand_cols and c not in AUDIT_COLUMNS - {"created_at"}]
     if pk not in data_cols:
         raise TransformError(f"transform for {spec.name} does not return its primary key {pk}")
     compare_cols = [c for c in data_cols if c not in (pk, "created_at")]
@@ -212,18 +219,25 @@ def _apply_candidates(conn, spec: TableSpec, target, run_id: str, params: dict, 
     # 4. upsert
     cols_sql = sql.SQL(", ").join(ident(c) for c in data_cols)
     updates = sql.SQL(", ").join(sql.SQL("{c} = excluded.{c}").format(c=ident(c)) for c in compare_cols)
-    t_cmp = sql.SQL(", ").join([sql.SQL("t.{}").format(ident(c)) for c in compare_cols] + [sql.SQL("t.deleted_at")])
-    x_cmp = sql.SQL(", ").join([sql.SQL("excluded.{}").format(ident(c)) for c in compare_cols] + [sql.SQL("null::timestamptz")])
+    t_cmp = [sql.SQL("t.{}").format(ident(c)) for c in compare_cols]
+    x_cmp = [sql.SQL("excluded.{}").format(ident(c)) for c in compare_cols]
+    sets = [sql.SQL("{c} = excluded.{c}").format(c=ident(c)) for c in compare_cols]
+    if audited:
+        t_cmp.append(sql.SQL("t.deleted_at"))
+        x_cmp.append(sql.SQL("null::timestamptz"))
+        sets += [sql.SQL("deleted_at = null"), sql.SQL("updated_by = excluded.updated_by")]
+    insert_cols = sql.SQL(", ").join([cols_sql] + ([sql.SQL("created_by, updated_by")] if audited else []))
+    insert_vals = sql.SQL(", ").join([cols_sql] + ([sql.SQL("%(actor)s, %(actor)s")] if audited else []))
+    if sets:
+        conflict = sql.SQL("do update set {} where ({}) is distinct from ({})").format(
+            sql.SQL(", ").join(sets), sql.SQL(", ").join(t_cmp), sql.SQL(", ").join(x_cmp))
+    else:
+        conflict = sql.SQL("do nothing")
     upsert = sql.SQL(
-        """insert into {target} as t ({cols}, created_by, updated_by)
-           select {cols}, %(actor)s, %(actor)s from _ok where _final = 'LOADED'
-           on conflict ({pk}) do update
-           set {updates}{sep} deleted_at = null, updated_by = excluded.updated_by
-           where ({t_cmp}) is distinct from ({x_cmp})"""
-    ).format(
-        target=target, cols=cols_sql, pk=ident(pk), updates=updates,
-        sep=sql.SQL(",") if compare_cols else sql.SQL(""), t_cmp=t_cmp, x_cmp=x_cmp,
-    )
+        """insert into {target} as t ({insert_cols})
+           select {insert_vals} from _ok where _final = 'LOADED'
+           on conflict ({pk}) {conflict}"""
+    ).format(target=target, insert_cols=insert_cols, insert_vals=insert_vals, pk=ident(pk), conflict=conflict)
     try:
         stats.written = conn.execute(upsert, {"actor": PIPELINE_ACTOR}).rowcount
     except psycopg.Error as exc:
@@ -246,17 +260,23 @@ def _apply_candidates(conn, spec: TableSpec, target, run_id: str, params: dict, 
         p,
     )
 
-    # 6. soft-delete what no longer loads: processed keys with no loadable row this run
+    # 6. soft-delete what no longer loads: processed keys (all keys, for derived tables) that gave
+    # no loadable row this run. Tables without deleted_at (ref.codes) keep their rows.
+    if not audited:
+        return
+    processed = (
+        sql.SQL("join _todo d on d.legacy_table = m.legacy_table and d.key = split_part(m.legacy_key, '#', 1)")
+        if spec.sources else sql.SQL("")
+    )
     stats.soft_deleted = conn.execute(
         sql.SQL(
             """update {target} t set deleted_at = now(), updated_by = %(actor)s
                where t.deleted_at is null and t.{pk} in (
-                   select m.canonical_id from ops.legacy_id_map m
-                   join _todo d on d.legacy_table = m.legacy_table and d.key = split_part(m.legacy_key, '#', 1)
+                   select m.canonical_id from ops.legacy_id_map m {processed}
                    where m.canonical_table = %(t)s and m.disposition = 'LOADED'
                      and not exists (select 1 from _ok o where o._legacy_table = m.legacy_table
                                                           and o._legacy_key = m.legacy_key))
                  and t.{pk} not in (select {pk} from _ok where _final = 'LOADED')"""
-        ).format(target=target, pk=ident(pk)),
+        ).format(target=target, pk=ident(pk), processed=processed),
         {**p, "actor": PIPELINE_ACTOR},
     ).rowcount

@@ -1,0 +1,110 @@
+-- ref.codes. Grain: one row per (code, system). Runs as one script with hms.run_id set locally.
+-- Two kinds of rows:
+--   * the pipeline's explicit vocabulary mappings, system 'map:<legacy column>', code = the legacy
+--     value (lower-case, trimmed), display = the canonical value. Transforms join these; a legacy
+--     value with no row here is quarantined or, where the column allows it, loaded NULL with a WARN.
+--     Edit this list to map a new legacy value (no Python).
+--   * the legacy ref_code rows, system 'legacy.<domain>' (their uuids are what legacy status_id /
+--     type_id columns point at).
+
+insert into ref.codes (code, system, display)
+select v.code, v.system, v.display
+from (values
+    -- departments have no type in the legacy DB: by department name
+    ('map:departments.type', 'general medicine', 'OPD'),
+    ('map:departments.type', 'cardiology', 'OPD'),
+    ('map:departments.type', 'orthopaedics', 'OPD'),
+    ('map:departments.type', 'paediatrics', 'OPD'),
+    ('map:departments.type', 'obstetrics & gynaecology', 'OPD'),
+    ('map:departments.type', 'general surgery', 'OPD'),
+    ('map:departments.type', 'dermatology', 'OPD'),
+    ('map:departments.type', 'ent', 'OPD'),
+    ('map:departments.type', 'ophthalmology', 'OPD'),
+    ('map:departments.type', 'neurology', 'OPD'),
+    ('map:departments.type', 'nephrology', 'OPD'),
+    ('map:departments.type', 'pulmonology', 'OPD'),
+    ('map:departments.type', 'psychiatry', 'OPD'),
+    ('map:departments.type', 'physiotherapy', 'OPD'),
+    ('map:departments.type', 'dental', 'OPD'),
+    ('map:departments.type', 'dietetics', 'OPD'),
+    ('map:departments.type', 'emergency', 'ER'),
+    ('map:departments.type', 'icu', 'WARD'),
+    ('map:departments.type', 'general ward', 'WARD'),
+    ('map:departments.type', 'radiology', 'LAB'),
+    ('map:departments.type', 'laboratory', 'LAB'),
+    ('map:departments.type', 'pharmacy', 'PHARMACY'),
+    ('map:departments.type', 'billing', 'ADMIN'),
+    ('map:departments.type', 'administration', 'ADMIN'),
+    -- users.role (lower-case) and staff.role (title-case free text, lower-cased) -> staff role
+    ('map:staff.role', 'md', 'md'),
+    ('map:staff.role', 'chief_doctor', 'chief_doctor'),
+    ('map:staff.role', 'doctor', 'doctor'),
+    ('map:staff.role', 'nurse', 'nurse'),
+    ('map:staff.role', 'staff nurse', 'nurse'),
+    ('map:staff.role', 'admin', 'admin'),
+    ('map:staff.role', 'pharmacist', 'pharmacist'),
+    ('map:staff.role', 'technician', 'technician'),
+    ('map:staff.role', 'lab technician', 'technician'),
+    ('map:staff.role', 'radiographer', 'technician'),
+    ('map:staff.role', 'receptionist', 'receptionist'),
+    ('map:staff.role', 'accountant', 'accountant'),
+    ('map:staff.role', 'ward boy', 'support'),
+    -- staff role -> scope (what the role may touch; used by RLS later)
+    ('map:staff_roles.scope', 'md', 'clinical'),
+    ('map:staff_roles.scope', 'chief_doctor', 'clinical'),
+    ('map:staff_roles.scope', 'doctor', 'clinical'),
+    ('map:staff_roles.scope', 'nurse', 'clinical'),
+    ('map:staff_roles.scope', 'technician', 'lab'),
+    ('map:staff_roles.scope', 'pharmacist', 'pharmacy'),
+    ('map:staff_roles.scope', 'accountant', 'billing'),
+    ('map:staff_roles.scope', 'receptionist', 'front_office'),
+    ('map:staff_roles.scope', 'admin', 'admin'),
+    ('map:staff_roles.scope', 'support', 'support'),
+    -- patients.gender -> persons.sex
+    ('map:patients.gender', 'male', 'M'),
+    ('map:patients.gender', 'female', 'F'),
+    ('map:patients.gender', 'other', 'O'),
+    -- appointment.status_id (ref_code appt_status) -> clinical.appointments.status
+    ('map:appointment.status', 'scheduled', 'BOOKED'),
+    ('map:appointment.status', 'confirmed', 'BOOKED'),
+    ('map:appointment.status', 'rescheduled', 'BOOKED'),
+    ('map:appointment.status', 'in_progress', 'BOOKED'),
+    ('map:appointment.status', 'completed', 'DONE'),
+    ('map:appointment.status', 'cancelled', 'CANCELLED'),
+    ('map:appointment.status', 'no_show', 'NO_SHOW'),
+    -- encounter.type_id (ref_code encounter_type) and patient_visits.visit_type -> encounters.type
+    ('map:encounter.type', 'consultation', 'OPD'),
+    ('map:encounter.type', 'follow_up', 'OPD'),
+    ('map:encounter.type', 'routine_checkup', 'OPD'),
+    ('map:encounter.type', 'new_patient', 'OPD'),
+    ('map:encounter.type', 'legacy', 'OPD'),
+    ('map:encounter.type', 'emergency', 'ER'),
+    -- lab_reports.status -> clinical.lab_order_items.status
+    ('map:lab_reports.status', 'pending', 'ORDERED'),
+    ('map:lab_reports.status', 'in_progress', 'PROCESSING'),
+    ('map:lab_reports.status', 'completed', 'RESULTED'),
+    ('map:lab_reports.status', 'cancelled', 'CANCELLED')
+) as v (system, code, display)
+on conflict (code, system) do update
+set display = excluded.display
+where ref.codes.display is distinct from excluded.display;
+
+insert into ref.codes (code, system, display)
+select distinct on (s.code, s.domain) s.code, 'legacy.' || s.domain, s.label
+from stg.ref_code as s
+where not s._deleted
+order by s.code, s.domain, s._key
+on conflict (code, system) do update
+set display = excluded.display
+where ref.codes.display is distinct from excluded.display;
+
+-- Provenance: each legacy ref_code row is LOADED into the (code, system) row it became. ref.codes
+-- has no uuid key, so canonical_id is the deterministic id of that (code, system).
+insert into ops.legacy_id_map (legacy_table, legacy_key, canonical_table, canonical_id, disposition, run_id, mapped_at)
+select 'ref_code', s._key, 'ref.codes', etl.canonical_id('ref.codes', 'legacy.' || s.domain, s.code),
+       'LOADED', current_setting('hms.run_id'), now()
+from stg.ref_code as s
+where not s._deleted
+on conflict (legacy_table, legacy_key, canonical_table) do update
+set canonical_id = excluded.canonical_id, run_id = excluded.run_id, mapped_at = now()
+where ops.legacy_id_map.canonical_id is distinct from excluded.canonical_id;
