@@ -17,7 +17,7 @@ A crash anywhere rolls the whole table back; the next run redoes it from the sam
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import psycopg
 from psycopg import sql
@@ -43,6 +43,7 @@ class ApplyStats:
     merged: int = 0
     soft_deleted: int = 0
     todo: int = 0
+    warnings: dict = field(default_factory=dict)  # warn code -> rows loaded with it this run
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
@@ -215,6 +216,8 @@ def _apply_candidates(conn, spec: TableSpec, target, run_id: str, params: dict, 
     )
     loaded = conn.execute("select count(*) filter (where _final = 'LOADED'), count(*) filter (where _final = 'MERGED') from _ok").fetchone()
     stats.candidates, stats.merged = loaded
+    stats.warnings = dict(conn.execute(
+        "select _detail->>'warn', count(*) from _ok where _detail ? 'warn' group by 1 order by 1").fetchall())
 
     # 4. upsert
     cols_sql = sql.SQL(", ").join(ident(c) for c in data_cols)

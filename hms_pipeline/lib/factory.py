@@ -9,6 +9,7 @@ from hms_pipeline.resources import BackfillOptions, HmsDatabaseResource
 
 LEGACY_SNAPSHOT_KEY = dg.AssetKey(["etl", "legacy_snapshot"])
 RECONCILIATION = "reconciliation"
+WARNINGS = "warnings"
 
 
 def asset_key(name: str) -> dg.AssetKey:
@@ -41,7 +42,14 @@ def canonical_table_asset(spec: TableSpec) -> dg.AssetsDefinition:
                 blocking=True,
                 description="every consumed legacy row is loaded, merged or quarantined; no live row "
                 "points at a soft-deleted parent",
-            )
+            ),
+            dg.AssetCheckSpec(
+                WARNINGS,
+                asset=key,
+                blocking=False,
+                description="rows loaded with a WARN (unmapped vocabulary value kept as NULL, unresolved "
+                "free-text doctor name, inferred encounter...)",
+            ),
         ],
     )
     def _asset(context: dg.AssetExecutionContext, hms_db: HmsDatabaseResource, backfill_options: BackfillOptions):
@@ -63,6 +71,7 @@ def canonical_table_asset(spec: TableSpec) -> dg.AssetsDefinition:
                 "quarantined": dg.MetadataValue.int(stats.quarantined),
                 "unchanged": dg.MetadataValue.int(stats.unchanged),
                 "soft_deleted": dg.MetadataValue.int(stats.soft_deleted),
+                "warnings": dg.MetadataValue.json(stats.warnings),
                 "seconds": dg.MetadataValue.float(float(stats.seconds)),
                 "reconciliation": dg.MetadataValue.md(recon.markdown()),
             },
@@ -76,7 +85,14 @@ def canonical_table_asset(spec: TableSpec) -> dg.AssetsDefinition:
                         "sources": dg.MetadataValue.md(recon.markdown()),
                         "missing": dg.MetadataValue.int(sum(s.missing for s in recon.sources)),
                     },
-                )
+                ),
+                dg.AssetCheckResult(
+                    check_name=WARNINGS,
+                    passed=not stats.warnings,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    description=", ".join(f"{k}: {v}" for k, v in stats.warnings.items()) or "no warnings",
+                    metadata={k: dg.MetadataValue.int(v) for k, v in stats.warnings.items()},
+                ),
             ],
         )
 

@@ -69,3 +69,38 @@ create table if not exists etl.run_stats (
     recorded_at timestamptz not null default now(),
     primary key (run_id, canonical_table)
 );
+
+-- Normalized person name for matching free-text doctor names (attending doctor, doctor_name,
+-- consulting_doctor_name) to staff: lower case, honorifics (dr, mr, mrs, ms, prof) and punctuation
+-- removed, whitespace collapsed. An exact match on this form is a resolution; anything else stays
+-- unresolved (FK NULL, counted) rather than guessed.
+create or replace function etl.norm_name(name text)
+returns text
+language sql
+immutable
+parallel safe
+as $$
+    select nullif(trim(regexp_replace(
+        regexp_replace(
+            regexp_replace(lower(coalesce(name, '')), '[^a-z ]+', ' ', 'g'),
+            '(^| )(dr|mr|mrs|ms|prof)( |$)', ' ', 'g'),
+        ' +', ' ', 'g')), '')
+$$;
+
+-- Reinterpret a legacy timestamptz that holds a local wall-clock time stored as if UTC (Q28) as a
+-- time in the facility's zone; returns the true instant.
+create or replace function etl.local_wall_clock(ts timestamptz, tz text)
+returns timestamptz
+language sql
+stable
+parallel safe
+as $$ select (ts at time zone 'UTC') at time zone tz $$;
+
+-- Live staff by normalized name; names shared by two staff are ambiguous and never resolve.
+create or replace view etl.staff_directory as
+select min(s.staff_id::text)::uuid as staff_id, etl.norm_name(concat_ws(' ', p.first_name, p.last_name)) as norm_name
+from core.staff as s
+join core.persons as p on p.person_id = s.person_id
+where s.deleted_at is null
+group by 2
+having count(*) = 1;
