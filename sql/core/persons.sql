@@ -1,0 +1,209 @@
+-- core.persons. Grain: one row per human being.
+-- Sources: patients, users, staff, doctors (Q23, Q26: the same human is scattered across them).
+-- Identity rules (one person registry, deduped by email and phone):
+--   * patients: duplicate registrations of one person (same normalized name, same mobile number,
+--     same date of birth) are MERGED into the earliest registration; fabricated names
+--     ('Patient <UHID>') never match anything;
+--   * users with role 'patient' are logins of a patient (employee_id = UHID): MERGED into that
+--     patient's person; other users are staff people (LOADED);
+--   * staff rows: MERGED into a staff user's person by user_id, else by e-mail, else by mobile
+--     number (an unambiguous non-patient user); otherwise a person of their own;
+--   * doctors have no name (it lives in users.name): MERGED into their user's person, found by
+--     users.id or users.auth_id (Q25); a doctor with no user is quarantined (ORPHAN_FK).
+-- Fabricated values (Q23) are not carried: names 'Patient <UHID>' and e-mails '<UHID>@annam.com'
+-- become NULL and are counted as WARNs.
+with patients as (
+    select
+        s.*,
+        etl.norm_name(s.name) as norm_name,
+        right(regexp_replace(coalesce(s.phone, ''), '\D', '', 'g'), 10) as mobile,
+        s.name ~* '^patient\s' as is_fabricated_name
+    from stg.patients as s
+    where not s._deleted
+),
+
+patient_survivors as (
+    -- whole table: a new duplicate may arrive in a later run than its survivor
+    select
+        p._key,
+        case
+            when p.is_fabricated_name or p.norm_name is null or length(p.mobile) < 10 then p._key
+            else first_value(p._key) over (
+                partition by p.is_fabricated_name or p.norm_name is null or length(p.mobile) < 10,
+                             p.norm_name, p.mobile, p.date_of_birth
+                order by p.created_at, p.patient_id, p._key)
+        end as survivor_key
+    from patients as p
+),
+
+users as (
+    select
+        s.*,
+        right(regexp_replace(coalesce(s.phone, ''), '\D', '', 'g'), 10) as mobile
+    from stg.users as s
+    where not s._deleted
+),
+
+staff_users as (
+    select u.* from users as u where u.role <> 'patient'
+),
+
+staff_user_by_mobile as (
+    select min(u._key) as user_key, u.mobile
+    from staff_users as u
+    where length(u.mobile) = 10
+    group by u.mobile
+    having count(*) = 1
+),
+
+-- one row per legacy row to process, with the person it belongs to
+resolved as (
+    select
+        'patients'::text as src,
+        p._key,
+        'patients'::text as person_src,
+        ps.survivor_key as person_key,
+        null::text as reason
+    from patients as p
+    join _todo as t on t.legacy_table = 'patients' and t.key = p._key
+    join patient_survivors as ps on ps._key = p._key
+
+    union all
+
+    select
+        'users',
+        u._key,
+        case when pat._key is not null then 'patients' else 'users' end,
+        case when pat._key is not null then ps.survivor_key else u._key end,
+        null
+    from users as u
+    join _todo as t on t.legacy_table = 'users' and t.key = u._key
+    left join patients as pat on u.role = 'patient' and pat.patient_id = u.employee_id
+    left join patient_survivors as ps on ps._key = pat._key
+
+    union all
+
+    select
+        'staff',
+        s._key,
+        case when su._key is not null then 'users' else 'staff' end,
+        coalesce(su._key, s._key),
+        null
+    from stg.staff as s
+    join _todo as t on t.legacy_table = 'staff' and t.key = s._key
+    left join lateral (
+        select u._key
+        from staff_users as u
+        where u.id = s.user_id
+           or (s.user_id is null and lower(u.email) = lower(s.email))
+           or (s.user_id is null and s.email is null and u._key = (
+                   select m.user_key from staff_user_by_mobile as m
+                   where m.mobile = right(regexp_replace(coalesce(s.phone, ''), '\D', '', 'g'), 10)))
+        order by (u.id = s.user_id) desc nulls last
+        limit 1
+    ) as su on true
+    where not s._deleted
+
+    union all
+
+    select
+        'doctors',
+        d._key,
+        'users',
+        u._key,
+        case when u._key is null then 'ORPHAN_FK' end
+    from stg.doctors as d
+    join _todo as t on t.legacy_table = 'doctors' and t.key = d._key
+    left join lateral (
+        select x._key from users as x
+        where x.id = d.user_id or x.auth_id = d.user_id
+        order by (x.id = d.user_id) desc
+        limit 1
+    ) as u on true
+    where not d._deleted
+),
+
+-- the data of each person comes from its surviving legacy row
+person_data as (
+    select
+        'patients'::text as person_src,
+        p._key as person_key,
+        case when p.is_fabricated_name then null else split_part(regexp_replace(trim(p.name), '\s+', ' ', 'g'), ' ', 1) end as first_name,
+        case when p.is_fabricated_name then null
+             else nullif(substr(regexp_replace(trim(p.name), '\s+', ' ', 'g'),
+                                length(split_part(regexp_replace(trim(p.name), '\s+', ' ', 'g'), ' ', 1)) + 2), '') end as last_name,
+        p.date_of_birth as dob,
+        g.display as sex,
+        case when length(p.mobile) = 10 then '+91' || p.mobile end as phone,
+        case when lower(p.email) = lower(p.patient_id) || '@annam.com' then null else lower(p.email) end as email,
+        jsonb_strip_nulls(jsonb_build_object('line', p.address, 'place', p.place, 'city', p.city,
+                                             'state', p.state, 'pincode', p.pincode)) as address,
+        p.created_at,
+        case when p.is_fabricated_name then 'FABRICATED_NAME'
+             when lower(p.email) = lower(p.patient_id) || '@annam.com' then 'FABRICATED_EMAIL'
+             when p.gender is not null and g.display is null then 'UNMAPPED_VALUE' end as warn
+    from patients as p
+    left join ref.codes as g on g.system = 'map:patients.gender' and g.code = lower(trim(p.gender))
+
+    union all
+
+    select
+        case when u.role = 'patient' then 'users-patient' else 'users' end,
+        u._key,
+        split_part(regexp_replace(regexp_replace(trim(u.name), '^(dr\.?\s+)', '', 'i'), '\s+', ' ', 'g'), ' ', 1),
+        nullif(substr(regexp_replace(regexp_replace(trim(u.name), '^(dr\.?\s+)', '', 'i'), '\s+', ' ', 'g'),
+                      length(split_part(regexp_replace(regexp_replace(trim(u.name), '^(dr\.?\s+)', '', 'i'), '\s+', ' ', 'g'), ' ', 1)) + 2), ''),
+        null::date,
+        null::text,
+        case when length(u.mobile) = 10 then '+91' || u.mobile end,
+        case when u.role = 'patient' and lower(u.email) like '%%@annam.com' then null else lower(u.email) end,
+        case when u.address is not null then jsonb_build_object('line', u.address) end,
+        u.created_at,
+        null::text
+    from users as u
+
+    union all
+
+    select
+        'staff',
+        s._key,
+        initcap(trim(s.first_name)),
+        initcap(trim(s.last_name)),
+        null::date,
+        null::text,
+        case when length(right(regexp_replace(coalesce(s.phone, ''), '\D', '', 'g'), 10)) = 10
+             then '+91' || right(regexp_replace(coalesce(s.phone, ''), '\D', '', 'g'), 10) end,
+        lower(s.email),
+        null::jsonb,
+        s.created_at,
+        null::text
+    from stg.staff as s
+    where not s._deleted
+),
+
+final as (
+    select
+        etl.canonical_id('core.persons', r.person_src, r.person_key) as person_id,
+        d.first_name,
+        d.last_name,
+        d.dob,
+        d.sex,
+        d.phone,
+        d.email,
+        d.address,
+        d.created_at,
+        r.src as _legacy_table,
+        r._key as _legacy_key,
+        case when r.src = r.person_src and r._key = r.person_key then 'LOADED' else 'MERGED' end as _disposition,
+        r.reason as _reason,
+        case
+            when r.reason is not null then jsonb_build_object('rule', 'doctor must have a users row (users.id or users.auth_id)')
+            when d.warn is not null and r.src = r.person_src and r._key = r.person_key then jsonb_build_object('warn', d.warn)
+        end as _detail
+    from resolved as r
+    left join person_data as d
+        on d.person_key = r.person_key
+       and (d.person_src = r.person_src or (r.person_src = 'users' and d.person_src = 'users-patient'))
+)
+
+select * from final
