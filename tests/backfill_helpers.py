@@ -1,0 +1,91 @@
+"""Shared helpers for backfill tests: prepare a database, run the phase, fingerprint the result."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from hms_pipeline.lib.sqlrun import apply_ddl
+
+CANONICAL_SCHEMAS = ("core", "clinical", "inpatient", "pharmacy", "billing", "ref")
+VOLATILE = ("updated_at", "created_by", "updated_by", "deleted_at")
+
+
+def prepare(url: str, *, profile: str = "blueprint", seed: int = 42, scale="tiny", legacy_url: str | None = None):
+    """Canonical DDL in ``url``; generated legacy data in ``legacy_url`` (default: the same DB)."""
+    from hms_pipeline.legacy.generator import generate
+
+    with psycopg.connect(url) as conn:
+        apply_ddl(conn)
+    return generate(legacy_url or url, scale=scale, seed=seed, profile=profile)
+
+
+def run_backfill(monkeypatch, url: str, *, legacy_url: str | None = None, full: bool = False, defs=None):
+    """Materialize the backfill phase in-process against ``url``; returns the Dagster result."""
+    import dagster as dg
+
+    monkeypatch.setenv("HMS_DATABASE_URL", url)
+    if legacy_url:
+        monkeypatch.setenv("HMS_LEGACY_DATABASE_URL", legacy_url)
+    else:
+        monkeypatch.delenv("HMS_LEGACY_DATABASE_URL", raising=False)
+    if defs is None:
+        from hms_pipeline.definitions import defs
+    job = defs.resolve_job_def("phase_backfill")
+    return job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        run_config={
+            "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+            "resources": {"backfill_options": {"config": {"full_refresh": full}}},
+        },
+    )
+
+
+def materializations(result) -> dict[str, dict]:
+    out = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.step_materialization_data.materialization
+        out[mat.asset_key.to_user_string()] = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+    return out
+
+
+def failed_checks(result) -> list[str]:
+    return [f"{e.asset_key.to_user_string()}:{e.check_name}: {e.description}"
+            for e in result.get_asset_check_evaluations() if not e.passed and e.severity.value == "ERROR"]
+
+
+def canonical_tables(conn) -> list[str]:
+    return [r[0] for r in conn.execute(
+        """select n.nspname || '.' || c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+           where n.nspname = any(%s) and c.relkind = 'r' order by 1""", (list(CANONICAL_SCHEMAS),)).fetchall()]
+
+
+def fingerprint(url: str) -> dict[str, tuple[int, str]]:
+    """(live rows, md5) per canonical table, ignoring bookkeeping columns; plus provenance."""
+    out = {}
+    with psycopg.connect(url) as conn:
+        for name in canonical_tables(conn):
+            schema, table = name.split(".")
+            cols = {r[0] for r in conn.execute(
+                "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0", (name,))}
+            live = sql.SQL("where t.deleted_at is null") if "deleted_at" in cols else sql.SQL("")
+            strip = sql.SQL("").join(sql.SQL(" - {}").format(sql.Literal(c)) for c in VOLATILE + ("created_at",))
+            out[name] = conn.execute(sql.SQL(
+                "select count(*), coalesce(md5(string_agg(r, '|' order by r)), '') from "
+                "(select (to_jsonb(t){strip})::text as r from {tbl} t {live}) x"
+            ).format(strip=strip, tbl=sql.Identifier(schema, table), live=live)).fetchone()
+        # provenance of legacy rows that still exist (a deleted legacy row keeps its history entry)
+        for (lt,) in conn.execute("select distinct legacy_table from ops.legacy_id_map order by 1").fetchall():
+            staged = conn.execute("select to_regclass(%s) is not null", (f"stg.{lt}",)).fetchone()[0]
+            alive = (sql.SQL("and exists (select 1 from {} s where s._key = split_part(m.legacy_key, '#', 1) and not s._deleted)")
+                     .format(sql.Identifier("stg", lt)) if staged else sql.SQL(""))
+            out[f"ops.legacy_id_map:{lt}"] = conn.execute(sql.SQL(
+                """select count(*), md5(string_agg(concat_ws(',', legacy_key, canonical_table, canonical_id, disposition),
+                                       '|' order by legacy_key, canonical_table))
+                   from ops.legacy_id_map m where legacy_table = %s {}""").format(alive), (lt,)).fetchone()
+        out["ops.quarantine"] = conn.execute(
+            """select count(*), md5(string_agg(concat_ws(',', legacy_table, legacy_key, target_table, reason_code),
+                                   '|' order by legacy_table, legacy_key, target_table, reason_code))
+               from ops.quarantine where resolved_at is null""").fetchone()
+    return out
