@@ -35,8 +35,9 @@ def print_run_summary(instance: dg.DagsterInstance, result, seconds: float, out:
         e for e in result.get_asset_check_evaluations() if not e.passed
     ]
     for check in failed_checks:
-        print(f"CHECK FAILED: {check.asset_key.to_user_string()} {check.check_name} "
-              f"(severity {check.severity.value})", file=out)
+        label = "CHECK FAILED" if check.severity.value == "ERROR" else "WARN"
+        detail = f": {check.description}" if check.description else ""
+        print(f"{label}: {check.asset_key.to_user_string()} {check.check_name}{detail}", file=out)
     for event in result.get_step_failure_events():
         print(f"STEP FAILED: {event.step_key}: {event.event_specific_data.error.message.strip()}", file=out)
     status = "succeeded" if result.success else "FAILED"

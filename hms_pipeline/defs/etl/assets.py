@@ -50,7 +50,7 @@ def legacy_snapshot(context: dg.AssetExecutionContext, hms_db: HmsDatabaseResour
             "snapshot_seq": dg.MetadataValue.int(result.snapshot_seq),
             "excluded": ", ".join(f"{k} ({v})" for k, v in EXCLUDED_TABLES.items()),
             "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
-            "tables": dg.MetadataValue.md("| table | changed | deleted | incremental |\n|---|---:|---:|---|\n" + rows),
+            "staged": dg.MetadataValue.md("| table | changed | deleted | incremental |\n|---|---:|---:|---|\n" + rows),
         }
     )
 

@@ -1,0 +1,111 @@
+"""Backfill throughput against the floor, no-change re-run time and peak memory.
+
+    python bench/bench_backfill.py [--scale 100000] [--url URL] [--profile blueprint]
+
+Prints, for one run on one database:
+* the floor: a plain ``INSERT ... SELECT`` of the same legacy rows into same-shaped indexed tables
+  (``create table ... (like legacy including indexes)``), rows/s;
+* the backfill phase (snapshot + every canonical table, in-process Dagster) rows/s over the same
+  legacy rows, and its ratio to the floor (target >= 0.6);
+* a no-change re-run (target < 5% of the full run);
+* peak RSS of this process (the run process; target < 1 GB).
+This is a benchmark that prints figures; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hms_pipeline.db import canonical_url  # noqa: E402
+from hms_pipeline.lib.sqlrun import apply_ddl  # noqa: E402
+from hms_pipeline.settings import load_settings  # noqa: E402
+
+
+def legacy_base_tables(conn, schema: str) -> list[tuple[str, int]]:
+    rows = conn.execute(
+        """select c.relname, c.reltuples::bigint from pg_class c join pg_namespace n on n.oid = c.relnamespace
+           where n.nspname = %s and c.relkind = 'r' and c.relname <> 'medications_backup' order by 1""",
+        (schema,),
+    ).fetchall()
+    return [(name, conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, name))).fetchone()[0])
+            for name, _ in rows]
+
+
+def floor(url: str, schema: str) -> tuple[int, float]:
+    with psycopg.connect(url) as conn:
+        tables = legacy_base_tables(conn, schema)
+        conn.execute("drop schema if exists bench_floor cascade; create schema bench_floor")
+        for name, _ in tables:
+            conn.execute(sql.SQL("create table {} (like {} including indexes)").format(
+                sql.Identifier("bench_floor", name), sql.Identifier(schema, name)))
+        conn.commit()
+        started = time.perf_counter()
+        total = 0
+        for name, _ in tables:
+            total += conn.execute(sql.SQL("insert into {} select * from {}").format(
+                sql.Identifier("bench_floor", name), sql.Identifier(schema, name))).rowcount
+        conn.commit()
+        seconds = time.perf_counter() - started
+        conn.execute("drop schema bench_floor cascade")
+        conn.commit()
+    return total, seconds
+
+
+def run_phase(url: str) -> tuple[float, bool]:
+    import dagster as dg
+
+    os.environ["HMS_DATABASE_URL"] = url
+    from hms_pipeline.definitions import defs
+
+    job = defs.resolve_job_def("phase_backfill")
+    started = time.perf_counter()
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+    )
+    return time.perf_counter() - started, result.success
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", default="100000")
+    ap.add_argument("--url", default=os.environ.get("HMS_BENCH_DATABASE_URL"))
+    ap.add_argument("--profile", default="blueprint")
+    ap.add_argument("--seed", type=int, default=42)
+    args = ap.parse_args()
+    url = args.url or canonical_url(load_settings())
+    scale = int(args.scale) if args.scale.isdigit() else args.scale
+
+    from hms_pipeline.legacy.generator import generate
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("drop schema if exists core, clinical, inpatient, pharmacy, billing, ops, ref, view, stg, etl cascade")
+    with psycopg.connect(url) as conn:
+        apply_ddl(conn)
+    print(f"generating legacy data at scale {scale} ...", flush=True)
+    generate(url, scale=scale, seed=args.seed, profile=args.profile)
+
+    rows, floor_s = floor(url, "public")
+    print(f"floor: INSERT ... SELECT of {rows:,} legacy rows into indexed copies: {floor_s:.1f}s = {rows / floor_s:,.0f} rows/s")
+
+    full_s, ok = run_phase(url)
+    print(f"backfill (full): {full_s:.1f}s = {rows / full_s:,.0f} legacy rows/s, "
+          f"{(rows / full_s) / (rows / floor_s):.2f} of the floor (target >= 0.6); success={ok}")
+    again_s, ok2 = run_phase(url)
+    print(f"backfill (no change): {again_s:.2f}s = {100 * again_s / full_s:.1f}% of the full run (target < 5%); success={ok2}")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory of the run process: {peak_mb:,.0f} MB (target < 1024 MB)")
+
+
+if __name__ == "__main__":
+    main()
