@@ -139,13 +139,14 @@ def cmd_legacy(args: argparse.Namespace) -> int:
         )
         print(report)
     elif args.legacy_command == "profile":
-        from hms_pipeline.legacy.profiler import profile_legacy
+        from hms_pipeline.legacy.profiler import LegacyProfileError, profile_legacy, summary_markdown
 
         with db.connect(url) as conn:
-            profile = profile_legacy(conn, settings.legacy_schema)
-        from hms_pipeline.legacy.profiler import format_profile
-
-        print(format_profile(profile))
+            try:
+                profile = profile_legacy(conn, settings.legacy_schema)
+            except LegacyProfileError as exc:
+                raise CliError(str(exc)) from exc
+        print(summary_markdown(profile))
     return 0
 
 
