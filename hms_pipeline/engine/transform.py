@@ -16,6 +16,8 @@ A crash anywhere rolls the whole table back; the next run redoes it from the sam
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -112,6 +114,13 @@ def _build_todo(conn, spec: TableSpec, since: int, upto: int, full: bool) -> int
     return conn.execute("select count(*) from _todo").fetchone()[0]
 
 
+def _fault_point(table: str) -> None:
+    """Crash-safety testing: ``HMS_FAULT_KILL_AFTER=<schema.table>`` kills this process with SIGKILL
+    after that table's writes and before its commit (what a killed run looks like)."""
+    if os.environ.get("HMS_FAULT_KILL_AFTER") == table:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def apply_table(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, full: bool = False,
                 params: dict | None = None) -> ApplyStats:
     started = time.monotonic()
@@ -138,6 +147,7 @@ def apply_table(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, full:
 
         if stats.todo:
             _apply_candidates(conn, spec, target, run_id, params or {}, stats)
+            _fault_point(spec.name)
 
         conn.execute(
             """insert into etl.apply_state (canonical_table, applied_seq, run_id) values (%s, %s, %s)
