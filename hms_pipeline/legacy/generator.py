@@ -1,0 +1,546 @@
+"""Synthetic dirty legacy data, generated inside Postgres, with its ground truth.
+
+``generate()`` (re)creates the legacy schema (``create_legacy_schema``), fills it table by table
+with one set-based ``INSERT ... SELECT ... FROM generate_series(...)`` per table (chunked at large
+scales) from the files in ``sql/legacy/generate/``, then writes the ground truth into the schema
+``hms_truth`` (never the legacy schema) by SQL over the rows it wrote.
+
+Determinism: every value is a function of (seed, table or column tag, row number) through
+``hashtextextended``/``md5`` helpers (``00_functions.sql``); ids are ``md5(seed:table:n)::uuid``;
+dates are laid out against ``as_of``; the session runs with ``TimeZone=UTC``. No ``now()``,
+``random()`` or column defaults are used for data, so the same (seed, scale, profile, as_of, rates)
+gives identical rows on any server and at any wall-clock time.
+
+Ground truth (schema ``hms_truth``):
+
+* ``defects(kind, legacy_table, legacy_key, expected, reason, detail)``: one row per seeded defect.
+  ``legacy_key`` is the row's ``id`` (or ``'*'`` for a table-level fact); ``expected`` is the outcome
+  a correct migration reaches, one of :data:`EXPECTED_OUTCOMES` (``MERGE_INTO:<legacy id>``,
+  ``QUARANTINE:<reason>``, ``LOAD_WITH_WARN``, ``LOAD_FK_NULL``, ``EXCLUDE``); ``reason`` is one of
+  :data:`REASON_CODES`; ``detail`` holds the column, the raw value and the corrected value.
+* ``figures(name, key, value)``: conservation figures (see :data:`FIGURES`).
+* ``run(key, value)``: the parameters of the generation (seed, scale, profile, as_of, rates).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from hms_pipeline.legacy import gen_words as W
+from hms_pipeline.legacy.schema import check_schema_name, create_legacy_schema, legacy_tables
+from hms_pipeline.paths import LEGACY_SQL_DIR
+
+GEN_SQL_DIR = LEGACY_SQL_DIR / "generate"
+TRUTH_SCHEMA = "hms_truth"
+DEFAULT_AS_OF = dt.date(2026, 3, 31)
+SCALES = ("tiny", "demo", "large")
+
+# Dates of the real system's cut-overs (absolute, from the contract): batches received before
+# PACKS_UNTIL count packs, later ones units (defect 5); ledger rows before LEDGER_TOTAL_FROM hold
+# total_amount 0 (defect 7).
+PACKS_UNTIL = dt.date(2026, 2, 27)
+LEDGER_TOTAL_FROM = dt.date(2026, 2, 17)
+
+# Reason codes the migration reuses for quarantine and warnings (one line each).
+REASON_CODES: dict[str, str] = {
+    "ORPHAN_FK": "a reference (in a column without an FK) matches no row",
+    "UNPARSEABLE_VALUE": "a text value cannot be parsed to the target type",
+    "OUT_OF_RANGE": "a number outside the plausible range for its kind (see VITAL_RANGES)",
+    "UNKNOWN_STATUS": "a status/type value outside the documented vocabulary",
+    "DUPLICATE": "the row repeats another legacy row (second drug master, copy, duplicate person)",
+    "ZERO_QTY": "a stock movement with quantity 0",
+    "UNKNOWN_BATCH": "a stock movement whose batch_number matches no batch of its medication",
+    "FUTURE_DATE": "a date after the extraction date (as_of)",
+    "NEGATIVE_AMOUNT": "a negative payment (refund) where the canonical amount must be > 0",
+    "NOT_A_PAYMENT": "a 'credit' (on account) row recorded as a payment",
+    "OVERPAYMENT": "payments exceed the bill's amount",
+    "PAYMENT_MISMATCH": "billing.amount_paid differs from the sum of its payment rows",
+    "ITEMS_TOTAL_MISMATCH": "a bill's lines do not sum to its header subtotal",
+    "ORPHAN_HEADER": "a discharge header (patient_admissions/billing_summary) with no lines",
+    "MISSING_UNIT": "a measurement without its unit",
+    "WRONG_SIGN": "a ledger quantity whose sign contradicts its transaction_type",
+    "PACKS_NOT_UNITS": "a quantity counted in packs; multiply by the pack size",
+    "RECOMPUTED_TOTAL": "a stored total that must be recomputed from quantity x price",
+    "FABRICATED_VALUE": "a value the legacy code invented ('Patient <UHID>', '<UHID>@annam.com')",
+    "FREE_TEXT_REF": "a free-text name standing in for a foreign key",
+    "AMBIGUOUS_REF": "a reference that needs a fallback to resolve (auth_id vs id, medicine_id vs medication_id)",
+    "NAIVE_TIMESTAMP": "an IST wall-clock time stored as if UTC; subtract 05:30",
+    "PLACEHOLDER_ROW": "a placeholder row (synthetic encounter) with most fields empty",
+    "VOCAB_VARIANT": "a spelling/case variant of a master value (manufacturer, dosage form)",
+    "INCONSISTENT_COUNTER": "denormalised counters that disagree with the source of truth",
+    "ENCODING_CONFLICT": "the same quantity encoded in several columns that disagree",
+    "FORMAT_VARIANT": "an identifier in a second format (bill numbers, IP numbers, drug codes)",
+    "EXCLUDED_SOURCE": "a table that must not be migrated (backup, view copy)",
+}
+
+# The outcomes a correct migration must reach for a defect row.
+EXPECTED_OUTCOMES: dict[str, str] = {
+    "MERGE_INTO:<id>": "merge into the legacy row with that id (which is loaded)",
+    "QUARANTINE:<REASON>": "do not load; put the row (or the single value, when detail names a column) in quarantine",
+    "LOAD_WITH_WARN": "load, correcting the value as detail says, and record a warning",
+    "LOAD_FK_NULL": "load with the dangling reference set to NULL",
+    "EXCLUDE": "do not migrate (copy of rows that are migrated from their source)",
+}
+
+# kind -> (contract defect numbers, what it is). Tiny scale writes >= 1 row of each kind.
+DEFECT_KINDS: dict[str, tuple[tuple[int, ...], str]] = {
+    "strength_in_name": ((1,), "drug strength only in the name (strength NULL)"),
+    "duplicate_drug": ((2, 18), "same drug twice: second MED- scheme or medicines row varying case/spacing/strength format/code"),
+    "manufacturer_variant": ((3,), "manufacturer misspelt or differently cased"),
+    "dosage_form_variant": ((3,), "dosage_form lower case raw value or NULL"),
+    "stock_counter_mismatch": ((4,), "medications stock counters disagree with each other or the batches"),
+    "packs_not_units": ((5,), "batch quantities counted in packs (received before 2026-02-27)"),
+    "ledger_wrong_sign": ((6,), "ledger quantity sign contradicts transaction_type"),
+    "ledger_total_zero": ((7,), "stock_transactions.total_amount 0 on old rows"),
+    "batch_fk_split": ((8,), "batch sets only medicine_id or only medication_id"),
+    "batch_number_reused": ((8,), "same batch_number under different medications"),
+    "external_item": ((9,), "billing line for an external item: batch_number 'EXTERNAL', batch_id NULL"),
+    "text_money": ((10,), "patients money TEXT that does not parse"),
+    "bill_number_variant": ((11,), "bill_no NULL on pharmacy bills or a random suffix"),
+    "discount_encoding": ((12,), "discount in discount vs discount_amount vs percent"),
+    "walk_in_bill": ((13,), "bill without patient, buyer snapshot only"),
+    "self_bill": ((13,), "staff/doctor self bill with doctor_id = staff.id"),
+    "dead_ref_code": ((14,), "encounter.type_id placeholder uuid matching no ref_code"),
+    "hardcoded_ref_code": ((15,), "medicine line with the hard-coded ref_code id"),
+    "negative_payment": ((16,), "refund as a negative payment"),
+    "payment_mismatch": ((16,), "amount_paid differs from the payment rows (swallowed insert)"),
+    "credit_payment": ((16, 17), "'credit' (on account) as a payment row"),
+    "overloaded_method": ((17,), "bill header payment_method split/credit/gpay/other"),
+    "ledger_copy": ((18, 21), "payment_ledger row repeating a billing_payments row"),
+    "alias_copy": ((18,), "row of an alias table (appointments, billing_items) repeating its base row"),
+    "backup_copy": ((18,), "medications_backup row"),
+    "text_vitals_unparseable": ((19,), "patients TEXT vital that does not parse"),
+    "text_vitals_out_of_range": ((19,), "patients TEXT vital out of range"),
+    "fabricated_email": ((20,), "'<UHID>@annam.com' email"),
+    "fabricated_name": ((20,), "'Patient <UHID>' name"),
+    "free_text_doctor": ((21,), "doctor name spelling variant in free text"),
+    "doctor_user_auth_id": ((22,), "doctors.user_id holds users.auth_id"),
+    "scattered_person": ((23,), "staff row of a person who is also a users/doctors row"),
+    "patient_login": ((26,), "users row of a patient (role 'patient')"),
+    "placeholder_encounter": ((24,), "encounter with only patient_id and start_at"),
+    "naive_timestamp": ((25,), "IST wall clock stored as UTC"),
+    "orphan_fk": ((26,), "reference in a column without FK that matches nothing"),
+    "ip_number_format": ((27,), "ip_number in the short IP{YY}{NN} format"),
+    "admission_type_unknown": ((27,), "bed_allocations.admission_type outside both documented CHECKs"),
+    "orphan_header": ((28,), "patient_admissions/billing_summary header with no lines"),
+    "fee_seed_mismatch": ((29,), "fee tables differ from their DDL seed (6/14 not 10/16)"),
+    "duplicate_patient": ((), "same person as two patient rows"),
+    "vitals_out_of_range": ((), "vitals table value out of range"),
+    "lab_unparseable_value": ((), "lab result value that does not parse as a number"),
+    "lab_missing_unit": ((), "lab result without unit"),
+    "zero_qty": ((), "stock movement with quantity 0"),
+    "unknown_batch": ((), "stock movement naming no existing batch"),
+    "items_total_mismatch": ((), "bill lines do not sum to the header (stress case beyond the contract)"),
+    "overpayment": ((), "payments beyond the bill"),
+    "unknown_status": ((), "status outside the vocabulary in a free-text status column"),
+    "future_date": ((), "date after as_of"),
+}
+
+# Default rates per defect kind (probability per eligible row; 0 disables the kind). Kinds whose
+# rate is 1.0 are systematic in the real system (every eligible row has them).
+DEFAULT_RATES: dict[str, float] = {
+    "strength_in_name": 1.0, "duplicate_drug": 0.25, "manufacturer_variant": 0.08,
+    "dosage_form_variant": 0.1, "stock_counter_mismatch": 0.3, "packs_not_units": 1.0,
+    "ledger_wrong_sign": 0.5, "ledger_total_zero": 1.0, "batch_fk_split": 0.3,
+    "batch_number_reused": 0.02, "external_item": 0.03, "text_money": 0.03,
+    "bill_number_variant": 0.03, "discount_encoding": 0.15, "walk_in_bill": 0.25, "self_bill": 0.02,
+    "dead_ref_code": 0.05, "hardcoded_ref_code": 1.0, "negative_payment": 0.01, "payment_mismatch": 0.03,
+    "credit_payment": 0.03, "overloaded_method": 0.05, "ledger_copy": 1.0, "alias_copy": 1.0,
+    "backup_copy": 1.0, "text_vitals_unparseable": 0.04, "text_vitals_out_of_range": 0.03,
+    "fabricated_email": 0.6, "fabricated_name": 0.02, "free_text_doctor": 0.3, "doctor_user_auth_id": 0.4,
+    "scattered_person": 1.0, "patient_login": 1.0, "placeholder_encounter": 1.0, "naive_timestamp": 1.0,
+    "orphan_fk": 0.03, "ip_number_format": 0.3, "admission_type_unknown": 0.2, "orphan_header": 1.0,
+    "fee_seed_mismatch": 1.0, "duplicate_patient": 0.02, "vitals_out_of_range": 0.05,
+    "lab_unparseable_value": 0.04, "lab_missing_unit": 0.05, "zero_qty": 0.03, "unknown_batch": 0.04,
+    "items_total_mismatch": 0.02, "overpayment": 0.02, "unknown_status": 0.02, "future_date": 0.005,
+}
+
+# Plausible ranges (inclusive) the truth uses to call a vital OUT_OF_RANGE; the migration should
+# use the same table. Temperature depends on the unit (patients.temp_unit; the vitals table is F).
+VITAL_RANGES: dict[str, tuple[float, float]] = {
+    "height": (30, 250), "weight": (0.5, 300), "bmi": (8, 80), "temperature_f": (85, 110),
+    "temperature_c": (30, 43), "bp_systolic": (50, 260), "bp_diastolic": (20, 160), "pulse": (20, 250),
+    "spo2": (50, 100), "respiratory_rate": (4, 60), "random_blood_sugar": (20, 800),
+    "heart_rate": (20, 250), "oxygen_saturation": (50, 100), "pain_scale": (0, 10), "blood_glucose": (20, 800),
+}
+# The TEXT vitals on patients, in the order the truth unpivots them.
+PATIENT_TEXT_VITALS = ("height", "weight", "bmi", "temperature", "bp_systolic", "bp_diastolic", "pulse", "spo2",
+                       "respiratory_rate", "random_blood_sugar")
+TABLE_VITALS = ("blood_pressure_systolic", "blood_pressure_diastolic", "heart_rate", "temperature",
+                "respiratory_rate", "oxygen_saturation", "weight", "height", "pain_scale", "blood_glucose")
+
+# figures(name, key, value): what each name means
+FIGURES: dict[str, str] = {
+    "distinct_medicines": "key '*': distinct drugs after merging medications + medicines duplicates",
+    "analytes_per_lab_report": "key lab_reports.id: analytes (results JSON entries, else lab_result_value rows)",
+    "vitals_rows_per_vitals": "key vitals.id: canonical vitals rows from the legacy vitals row (valid values)",
+    "vitals_rows_per_patient_text": "key patients.id: canonical vitals rows from the patient's TEXT vitals",
+    "stock_on_hand_units": "key '<medication_id>|<batch_number>': batch current_quantity in units",
+    "money_billed": "key patients.id (or '*walk_in'): sum of bill amounts (subtotal - coalesce(discount_amount, discount) + tax) of bills not quarantined",
+    "money_paid": "key patients.id (or '*walk_in'): sum of loadable payments (amount > 0, not 'credit', bill known)",
+    "quarantined_rows": "key '<legacy_table>|<reason>': rows expected in quarantine",
+    "rows": "key legacy table: rows written",
+}
+
+REF_CODES: list[tuple[str, str]] = (
+    [("allocation_reason", c) for c in ("new_admission", "transfer", "upgrade", "downgrade", "medical_need")]
+    + [("appt_status", c) for c in ("scheduled", "confirmed", "in_progress", "completed", "cancelled", "rescheduled")]
+    + [("bed_status", c) for c in ("available", "occupied", "maintenance", "reserved")]
+    + [("bed_type", c) for c in ("general", "icu", "private", "semi_private", "emergency")]
+    + [("bill_status", c) for c in ("draft", "issued", "paid")]
+    + [("billing_line", c) for c in ("lab", "medicine", "procedure", "stay", "service")]
+    + [("encounter_status", c) for c in ("active", "completed")]
+    + [("encounter_type", c) for c in ("consultation", "emergency", "follow_up", "routine_checkup", "new_patient", "legacy")]
+    + [("payment_method", c) for c in ("cash", "card", "upi")]
+    + [("unit", c) for c in ("mg", "ml", "g/dL", "mg/dL", "cells/uL", "IU/L", "mmol/L", "%", "fL", "lakh/uL",
+                             "million/uL", "ng/dL", "ug/dL", "uIU/mL", "/hpf")]
+    + [("vital_type", c) for c in ("bp_systolic", "bp_diastolic", "pulse", "temperature", "spo2", "respiratory_rate",
+                                   "weight", "height", "blood_glucose", "pain_scale")]
+)
+
+
+# --- the plan: how many rows of what -------------------------------------------------------------
+
+
+def _r(x: float) -> int:
+    return int(round(x))
+
+
+def plan(scale: str | int, profile: str = "blueprint", rates: dict[str, float] | None = None) -> dict[str, Any]:
+    """Row counts (and fan-outs) for a scale. ``demo`` is the real hospital at the audit (the
+    contract's rows-live); other scales use steady-state per-patient ratios of a running hospital.
+    Ghost/zero-row tables (filled only in the blueprint profile) use the steady ratios everywhere."""
+    if scale == "tiny":
+        np_, live = 60, False
+    elif scale == "demo":
+        np_, live = 3254, True
+    elif scale == "large":
+        np_, live = 1_000_000, False
+    elif isinstance(scale, int) and not isinstance(scale, bool) and scale >= 1:
+        np_, live = scale, False
+    else:
+        raise ValueError(f"scale must be tiny, demo, large or a positive number of patients, not {scale!r}")
+    c: dict[str, Any] = {"np": np_, "span": 730}
+    if live:
+        c.update(nd=25, nsu=20, npl=22, ns=13, nsdoc=4, nbeds=12, na=73, nipe=9, nlabe=40, nv=2,
+                 nm=707, nseed=179, nbk=465, nb=696, nst=66, nrx=42, rx_fan=1.07, nbill=178, bill_fan=1.26,
+                 pay_fan=0.75, npb=2)
+    else:
+        nd = max(3, _r(np_ / 130))
+        nm = max(30, min(_r(200 + np_ * 0.15), 7000))
+        c.update(nd=nd, nsu=max(4, _r(np_ / 160)), npl=max(2, _r(np_ * 0.007)), ns=max(5, _r(np_ / 250)),
+                 nsdoc=max(2, min(nd, _r(np_ / 800))), nbeds=max(12, _r(np_ / 300)),
+                 na=max(20, _r(np_ * 1.2)), nipe=max(6, _r(np_ * 0.05)), nlabe=max(8, _r(np_ * 0.3)),
+                 nv=max(10, _r(np_ * 0.5)), nm=nm, nseed=max(10, _r(nm * 0.25)), nbk=_r(nm * 0.66),
+                 nb=max(nm, _r(nm * 1.5)), nst=max(30, _r(np_ * 0.3)), nrx=max(20, _r(np_ * 0.6)), rx_fan=2.2,
+                 nbill=max(40, _r(np_ * 1.4)), bill_fan=2.0, pay_fan=0.9, npb=max(2, _r(np_ * 0.002)))
+    c["nsdoc"] = min(c["nsdoc"], c["nd"], c["ns"])
+    c["nu"] = c["nd"] + c["nsu"] + c["npl"]
+    c["ne"] = c["na"] + c["nipe"] + c["nlabe"]
+    c["nmed"] = max(10, _r(c["nm"] * 0.6))
+    c["npst"] = max(10, _r(c["nst"] * 0.3))
+    c["nlab"] = max(10, _r(np_ * 0.4))
+    c["nvisit"] = max(10, _r(np_ * 0.5))
+    c["nmh"] = max(5, _r(np_ * 0.25))
+    c["nall"] = max(5, _r(np_ * 0.15))
+    c["nsym"] = max(5, _r(np_ * 0.3))
+    c["npbl"] = max(3, _r(np_ * 0.01))
+    c["nforeign"] = max(9, _r(9 * np_ / 3254))
+    c["nlt"] = len(W.LAB_PANELS)
+    c["nstaffu"] = c["nd"] + c["nsu"]
+    # seed drugs that the import repeats: 178 of 179 at the default rate (contract defect 2)
+    dup = (rates or DEFAULT_RATES).get("duplicate_drug", DEFAULT_RATES["duplicate_drug"])
+    c["ndup"] = 0 if dup <= 0 else max(1, min(c["nseed"] - 1, _r(c["nseed"] * min(1.0, dup / 0.25 * 0.995))))
+    c["nm"] = min(c["nm"], len(W.DRUG_STEMS) * len(W.STRENGTHS) * len(W.DOSAGE_FORMS) + c["ndup"] - c["nmed"])
+    c["nmed_dup"] = 0 if dup <= 0 else max(1, _r(c["nmed"] * min(1.0, dup / 0.25 * 0.8)))
+    # discharge headers: ghosts with rows live only because defect 28 asks for them
+    c["npad"] = max(1, _r(c["nipe"] * (0.6 if profile == "blueprint" else 0.2)))
+    return c
+
+
+# --- steps ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    table: str  # target table
+    file: str  # sql/legacy/generate/<file>
+    driver: str | None = None  # plan key: rows of generate_series(lo, hi) (chunked); None: one shot
+    live: bool = True  # filled in the live profile (when the table exists there)
+    fmt: bool = False  # the file names its target as {target} (composed with sql.Identifier)
+
+
+STEPS: tuple[Step, ...] = (
+    Step("ref_code", "ref_code.sql"),
+    Step("users", "users.sql", "nu"),
+    Step("departments", "departments.sql"),
+    Step("staff", "staff.sql", "ns"),
+    Step("doctors", "doctors.sql", "nd"),
+    Step("patients", "patients.sql", "np"),
+    Step("encounter", "encounter.sql", "ne"),
+    Step("appointment", "appointment.sql", "na"),
+    Step("appointments", "alias_appointments.sql", live=False),
+    Step("patient_visits", "patient_visits.sql", "nvisit", live=False),
+    Step("vitals", "vitals.sql", "nv"),
+    Step("patient_allergies", "patient_allergies.sql", "nall", live=False),
+    Step("patient_symptoms", "patient_symptoms.sql", "nsym", live=False),
+    Step("medical_history", "medical_history.sql", "nmh", live=False),
+    Step("lab_tests", "lab_tests.sql", live=False),
+    Step("lab_reports", "lab_reports.sql", "nlab", live=False),
+    Step("lab_result_value", "lab_result_value.sql", "nlab", live=False),
+    Step("medications", "medications.sql", "nm"),
+    Step("medicines", "medicines.sql", "nmed", live=False),
+    Step("medications_backup", "medications_backup.sql"),
+    Step("medicine_batches", "medicine_batches.sql", "nb"),
+    Step("stock_transactions", "stock_transactions.sql", "nst", fmt=True),
+    Step("pharmacy_stock_transactions", "stock_transactions.sql", "npst", live=False, fmt=True),
+    Step("prescriptions", "prescriptions.sql", "nrx"),
+    Step("prescription_items", "prescription_items.sql", "nrx"),
+    Step("prescription_dispensed", "prescription_dispensed.sql", "nrx", live=False),
+    Step("prescription_dispensed_items", "prescription_dispensed_items.sql", "nrx", live=False),
+    Step("prescription_dispensing", "prescription_dispensing.sql", "nrx", live=False),
+    Step("pharmacy_bills", "pharmacy_bills.sql", "npb"),
+    Step("pharmacy_bill_items", "pharmacy_bill_items.sql", "npb"),
+    Step("pharmacy_billing", "pharmacy_billing.sql", "npbl", live=False),
+    Step("pharmacy_billing_items", "pharmacy_billing_items.sql", "npbl", live=False),
+    Step("fee_categories", "fee_categories.sql"),
+    Step("fee_rates", "fee_rates.sql"),
+    Step("beds", "beds.sql", "nbeds"),
+    Step("bed_allocations", "bed_allocations.sql", "nipe"),
+    Step("patient_admissions", "patient_admissions.sql", "npad"),
+    Step("billing_summary", "billing_summary.sql", "npad"),
+    Step("billing", "billing.sql", "nbill"),
+    Step("billing_item", "billing_item.sql", "nbill"),
+    Step("billing_items", "alias_billing_items.sql", live=False),
+    Step("billing_payments", "billing_payments.sql", "nbill"),
+    Step("payment_ledger", "payment_ledger.sql", fmt=True),
+    Step("payment_history", "payment_ledger.sql", live=False, fmt=True),
+)
+
+# per-step parameters (the shared ledger files are run for two tables)
+STEP_PARAMS: dict[str, dict[str, Any]] = {
+    "stock_transactions": {"tag": "stock_transactions", "n_rows_key": "nst", "days_from": 0, "days_span": 120},
+    "pharmacy_stock_transactions": {"tag": "pharmacy_stock_transactions", "n_rows_key": "npst", "days_from": 60,
+                                    "days_span": 340},
+}
+
+CHUNK_ROWS = 250_000
+
+
+@dataclass
+class GenerationReport:
+    url: str
+    schema: str
+    profile: str
+    scale: str | int
+    seed: int
+    as_of: dt.date
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    truth_rows: dict[str, int] = field(default_factory=dict)
+    truth_seconds: float = 0.0
+    total_seconds: float = 0.0
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+    @property
+    def rows_per_second(self) -> float:
+        data = sum(self.seconds.values())
+        return self.total_rows / data if data else 0.0
+
+    def __str__(self) -> str:
+        lines = [f"legacy data: schema {self.schema}, profile {self.profile}, scale {self.scale}, seed {self.seed}, "
+                 f"as_of {self.as_of}"]
+        for t, n in self.rows.items():
+            sec = self.seconds.get(t, 0.0)
+            rate = f"{n / sec:,.0f} rows/s" if sec > 0 and n else ""
+            lines.append(f"  {t:<30} {n:>12,}  {sec:7.2f}s  {rate}")
+        lines.append(f"  {'TOTAL':<30} {self.total_rows:>12,}  {sum(self.seconds.values()):7.2f}s  "
+                     f"{self.rows_per_second:,.0f} rows/s")
+        lines.append(f"ground truth ({TRUTH_SCHEMA}): " + ", ".join(f"{k} {v:,}" for k, v in self.truth_rows.items())
+                     + f" in {self.truth_seconds:.2f}s; total {self.total_seconds:.2f}s")
+        return "\n".join(lines)
+
+
+# --- parameters ----------------------------------------------------------------------------------
+
+
+def _params(seed: int, counts: dict[str, Any], as_of: dt.date, rates: dict[str, float]) -> dict[str, Any]:
+    p: dict[str, Any] = dict(counts)
+    p.update(
+        seed=seed, as_of=as_of, rates=json.dumps(rates, sort_keys=True),
+        packs_until=PACKS_UNTIL, ledger_total_from=LEDGER_TOTAL_FROM,
+        first_m=W.FIRST_NAMES_M, first_f=W.FIRST_NAMES_F, last=W.LAST_NAMES, streets=W.STREETS,
+        cities=W.CITIES, states=W.STATES, relations=W.RELATIONS, blood=W.BLOOD_GROUPS, allergies=W.ALLERGIES,
+        conditions=W.CONDITIONS, symptoms=W.SYMPTOMS, diagnoses=W.DIAGNOSES, specs=W.SPECIALIZATIONS,
+        quals=W.QUALIFICATIONS, depts=W.DEPARTMENTS, staff_roles=W.STAFF_ROLES, user_roles=W.USER_STAFF_ROLES,
+        stems=W.DRUG_STEMS, strengths=W.STRENGTHS, forms=W.DOSAGE_FORMS, form_abbrev=W.FORM_ABBREV,
+        generics=W.GENERICS, mfrs=W.MANUFACTURERS, mfr_variants=W.MANUFACTURER_VARIANTS,
+        med_categories=W.MEDICINE_CATEGORIES, suppliers=W.SUPPLIERS,
+        lab_tests=[t for t, _ in W.LAB_PANELS], lab_defs=[d for _, d in W.LAB_PANELS],
+        unp_results=W.UNPARSEABLE_RESULTS, unp_vitals=W.UNPARSEABLE_VITALS, frequencies=W.FREQUENCIES,
+        meal_timing=W.MEAL_TIMING, unknown_statuses=W.UNKNOWN_STATUSES, discharge_reasons=W.DISCHARGE_REASONS,
+        admission_reasons=W.ADMISSION_REASONS, fee_categories=W.FEE_CATEGORIES,
+        fee_cat_ix=[r[0] for r in W.FEE_RATES], fee_services=[r[1] for r in W.FEE_RATES],
+        fee_rates=[r[2] for r in W.FEE_RATES], fee_units=[r[3] for r in W.FEE_RATES],
+        ref_domains=[d for d, _ in REF_CODES], ref_codes=[c for _, c in REF_CODES],
+        vital_ranges=json.dumps(VITAL_RANGES),
+    )
+    return p
+
+
+def check_rates(rates: dict[str, float] | None) -> dict[str, float]:
+    merged = dict(DEFAULT_RATES)
+    for kind, value in (rates or {}).items():
+        if kind not in DEFECT_KINDS:
+            raise ValueError(f"unknown defect kind {kind!r}; known: {', '.join(DEFECT_KINDS)}")
+        value = float(value)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"rate of {kind} must be within 0..1, not {value}")
+        merged[kind] = value
+    return merged
+
+
+# --- running -------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """A tqdm bar per table on a TTY when tqdm is installed, plain lines otherwise."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._tqdm = None
+        if enabled and sys.stderr.isatty():
+            try:
+                from tqdm import tqdm
+
+                self._tqdm = tqdm
+            except ImportError:  # pragma: no cover
+                self._tqdm = None
+
+    def start(self, table: str, total: int):
+        if not self.enabled:
+            return None
+        if self._tqdm is not None:
+            return self._tqdm(total=total, desc=f"{table:<28}", unit="row", unit_scale=True, leave=True,
+                              file=sys.stderr)
+        print(f"generating {table} ({total:,} driver rows)", file=sys.stderr, flush=True)
+        return None
+
+    def update(self, bar, n: int) -> None:
+        if bar is not None:
+            bar.update(n)
+
+    def done(self, bar, table: str, rows: int, seconds: float) -> None:
+        if bar is not None:
+            bar.close()
+        elif self.enabled:
+            print(f"  {table}: {rows:,} rows in {seconds:.2f}s", file=sys.stderr, flush=True)
+
+
+def _file_sql(step_file: str, target: str | None = None) -> sql.Composable:
+    text = (GEN_SQL_DIR / step_file).read_text(encoding="utf-8")
+    if target is not None:
+        return sql.SQL(text).format(target=sql.Identifier(target))  # type: ignore[arg-type]
+    return sql.SQL(text)  # type: ignore[arg-type]
+
+
+def _set_search_path(conn: psycopg.Connection, schema: str) -> None:
+    conn.execute(sql.SQL("set local search_path to {}, {}").format(sql.Identifier(schema), sql.Identifier(TRUTH_SCHEMA)))
+
+
+def _run_step(conn, step: Step, params: dict[str, Any], counts: dict[str, Any], progress: _Progress):
+    query = _file_sql(step.file, step.table if step.fmt else None)
+    extra = dict(STEP_PARAMS.get(step.table, {}))
+    if "n_rows_key" in extra:
+        extra["n_rows"] = counts[extra.pop("n_rows_key")]
+    params = {**params, **extra}
+    if step.driver is None:
+        bar = progress.start(step.table, 1)
+        with conn.cursor() as cur:
+            cur.execute(query, params)
+            rows = max(cur.rowcount, 0)
+        progress.update(bar, 1)
+        return rows, bar
+    total = int(counts[step.driver])
+    bar = progress.start(step.table, total)
+    rows = 0
+    lo = 1
+    while lo <= total:
+        hi = min(total, lo + CHUNK_ROWS - 1)
+        with conn.cursor() as cur:
+            cur.execute(query, {**params, "lo": lo, "hi": hi})
+            rows += max(cur.rowcount, 0)
+        progress.update(bar, hi - lo + 1)
+        lo = hi + 1
+    return rows, bar
+
+
+def generate(url: str, *, schema: str = "public", scale: str | int = "tiny", seed: int = 42,
+             profile: str = "blueprint", as_of: dt.date = DEFAULT_AS_OF, rates: dict[str, float] | None = None,
+             progress: bool = False, create_schema: bool = True) -> GenerationReport:
+    """(Re)create the legacy schema, fill it with synthetic dirty data and write the ground truth.
+
+    With ``create_schema`` the legacy schema is dropped (cascade) and re-created by
+    ``create_legacy_schema``; without it the tables must exist and be empty. Returns a report of
+    rows, seconds and rows/s per table."""
+    check_schema_name(schema)
+    if schema == TRUTH_SCHEMA:
+        raise ValueError(f"the legacy schema cannot be {TRUTH_SCHEMA!r} (it holds the ground truth)")
+    if profile not in ("blueprint", "live"):
+        raise ValueError(f"profile must be 'blueprint' or 'live', not {profile!r}")
+    if isinstance(as_of, dt.datetime) or not isinstance(as_of, dt.date):
+        raise ValueError("as_of must be a date")
+    seed = int(seed)
+    merged_rates = check_rates(rates)
+    counts = plan(scale, profile, merged_rates)
+    params = _params(seed, counts, as_of, merged_rates)
+    kinds = legacy_tables(profile)
+    report = GenerationReport(url=url, schema=schema, profile=profile, scale=scale, seed=seed, as_of=as_of)
+    prog = _Progress(progress)
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=False) as conn:
+        conn.execute("set timezone to 'UTC'")
+        if create_schema:
+            with conn.transaction():
+                conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
+            create_legacy_schema(conn, schema, profile)
+        with conn.transaction():
+            conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(TRUTH_SCHEMA)))
+            conn.execute(sql.SQL("create schema {}").format(sql.Identifier(TRUTH_SCHEMA)))
+        conn.commit()
+        with conn.cursor() as cur:
+            cur.execute(_file_sql("00_functions.sql"))
+            # kind ordinals: pinned rows of different kinds never coincide within a table
+            cur.execute(sql.SQL(
+                "create or replace function pg_temp.kind_ord(t text) returns int language sql stable parallel safe "
+                "as $$ select coalesce(array_position({}::text[], t), 0) $$").format(sql.Literal(list(DEFECT_KINDS))))
+        conn.commit()
+        for step in STEPS:
+            if kinds.get(step.table) != "table":
+                continue
+            if profile == "live" and not step.live:
+                continue
+            t0 = time.perf_counter()
+            with conn.transaction():
+                _set_search_path(conn, schema)
+                rows, bar = _run_step(conn, step, params, counts, prog)
+            secs = time.perf_counter() - t0
+            report.rows[step.table] = report.rows.get(step.table, 0) + rows
+            report.seconds[step.table] = report.seconds.get(step.table, 0.0) + secs
+            prog.done(bar, step.table, rows, secs)
+        t0 = time.perf_counter()
+        report.truth_seconds = time.perf_counter() - t0
+    report.total_seconds = time.perf_counter() - started
+    return report
