@@ -5,6 +5,11 @@
 -- Declared STABLE (not IMMUTABLE) because some bodies use stable built-ins; inlining only requires
 -- the body to be no more volatile than the declaration.
 
+-- zero-padded number that never truncates (lpad would cut 12345 to '1234')
+create or replace function pg_temp.pad(n bigint, w int) returns text
+language sql stable parallel safe as
+$$ select lpad(n::text, greatest(w, length(n::text)), '0') $$;
+
 -- non-negative 63-bit hash of (seed, tag, n)
 create or replace function pg_temp.h(s bigint, t text, n bigint) returns bigint
 language sql stable parallel safe as
@@ -71,8 +76,8 @@ $$ select pg_temp.at(as_of - span + pg_temp.reg_day(k, np, span), 0.14 + 0.40 * 
 create or replace function pg_temp.uhid_of(d date, k bigint, np bigint, as_of date, span int) returns text
 language sql stable parallel safe as
 $$ select 'AH' || to_char(d, 'YYMM') || '-'
-       || lpad((k - ((2 * greatest(date_trunc('month', d::timestamp)::date - (as_of - span), 0) * np + span
-                       + 2 * span - 1) / (2 * span)) + 1)::text, 4, '0') $$;
+       || pg_temp.pad(k - ((2 * greatest(date_trunc('month', d::timestamp)::date - (as_of - span), 0) * np + span
+                           + 2 * span - 1) / (2 * span)) + 1, 4) $$;
 
 create or replace function pg_temp.uhid(k bigint, np bigint, as_of date, span int) returns text
 language sql stable parallel safe as

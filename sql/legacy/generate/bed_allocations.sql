@@ -36,8 +36,8 @@ select pg_temp.uid(s, 'bed_allocations', case when k = 1 then n else nipe + n en
        case when pg_temp.r(s, 'ba.stf', n) < 0.5 then pg_temp.uid(s, 'staff', pg_temp.ri(s, 'ba.stfv', n, ns)) end,
        case when k = 2 then null
             when n < 10000 and pg_temp.hit(s, 'ip_number_format', n, (rt->>'ip_number_format')::float8, nipe)
-                 then 'IP' || to_char(t0, 'YY') || lpad(n::text, 2, '0')
-            else 'IP' || to_char(t0, 'YYMM') || lpad(n::text, 4, '0') end,
+                 then 'IP' || to_char(t0, 'YY') || pg_temp.pad(n, 2)
+            else 'IP' || to_char(t0, 'YYMM') || pg_temp.pad(n, 4) end,
        pg_temp.ist_as_utc(t_in),
        pg_temp.ist_as_utc(t_out),
        case when k = 2 then 'transfer'

@@ -3,7 +3,7 @@ with p as (select %(seed)s::bigint s, %(nbeds)s::bigint nbeds, %(as_of)s::date a
 insert into beds (id, bed_number, room_number, department_id, bed_type, floor_number, daily_rate, status, features,
                   created_at, updated_at)
 select pg_temp.uid(s, 'beds', n),
-       'B-' || (1 + n %% 4)::text || '-' || lpad(n::text, 3, '0'),
+       'B-' || (1 + n %% 4)::text || '-' || pg_temp.pad(n, 3),
        (100 * (1 + n %% 4) + n / 4)::text,
        pg_temp.uid(s, 'departments', 15),
        (array['general', 'general', 'general', 'semi_private', 'private', 'icu', 'emergency'])[1 + (pg_temp.h(s, 'bed.type', n) %% 7)::int],

@@ -70,7 +70,7 @@ z as (
                || '-' || to_char(t0, 'YYMM') || '-'
                || case when nbill < 9000 and pg_temp.hit(s, 'bill_number_variant', n, (rt->>'bill_number_variant')::float8, nbill)
                        then (nbill + 1 + (n * 10007) %% (9999 - nbill))::text
-                       else lpad(n::text, 4, '0') end as number,
+                       else pg_temp.pad(n, 4) end as number,
            pg_temp.hit(s, 'future_date', n, (rt->>'future_date')::float8, nbill) as future
     from q
     offset 0

@@ -4,7 +4,7 @@ insert into billing_summary (id, patient_admission_id, bill_number, bill_date, s
                              payment_status, payment_method, payment_date, notes, created_at, updated_at)
 select pg_temp.uid(s, 'billing_summary', n),
        pa.id,
-       'DS-' || lpad(n::text, 6, '0'),
+       'DS-' || pg_temp.pad(n, 6),
        pa.discharge_date,
        pa.room_charges,
        0,

@@ -3,7 +3,7 @@ with p as (select %(seed)s::bigint s, %(lab_tests)s::text[] lt, %(lab_defs)s::te
 insert into lab_tests (id, test_code, test_name, category, description, sample_type, preparation_instructions,
                        normal_range, unit, price, turnaround_time, status, created_at, updated_at)
 select pg_temp.uid(s, 'lab_tests', i),
-       'LT-' || lpad(i::text, 3, '0'),
+       'LT-' || pg_temp.pad(i, 3),
        lt[i],
        case when lt[i] like 'Urine%%' then 'Clinical Pathology' else 'Biochemistry' end,
        lt[i] || ' (' || cardinality(string_to_array(ld[i], ';')) || ' parameters)',

@@ -30,7 +30,7 @@ f as (
            case when src = 'dup' and v = 0 then upper(stem || ' ' || strength || ' ' || fab[fi])
                 when src = 'dup' and v = 1 then stem || '  ' || strength || ' ' || fab[fi] || ' '
                 when src = 'dup' and v = 2 then stem || ' ' || replace(strength, 'mg', ' mg') || ' ' || fab[fi]
-                when ext then stem || ' ' || strength || ' (External)'
+                when ext then stem || ' ' || strength || ' ' || fab[fi] || ' (External)'
                 else stem || ' ' || strength || ' ' || fab[fi] end as name,
            case when ext then 'External Pharmacy'
                 when pg_temp.hit(s, 'manufacturer_variant', n, (rt->>'manufacturer_variant')::float8, nm)

@@ -6,7 +6,7 @@ v as (select p.*, n, pg_temp.ri(s, 'pv.enc', n, na) as e from p, generate_series
 insert into patient_visits (id, visit_id, patient_id, doctor_id, appointment_id, visit_date, visit_time, visit_type,
                             symptoms, current_complaints, vitals_recorded, status, created_at, updated_at)
 select pg_temp.uid(s, 'patient_visits', n),
-       'VIS' || lpad(n::text, 7, '0'),
+       'VIS' || pg_temp.pad(n, 7),
        pg_temp.uid(s, 'patients', pg_temp.enc_patient(s, e, np)),
        case when pg_temp.r(s, 'pv.doc', n) < 0.9 then pg_temp.uid(s, 'doctors', pg_temp.ri(s, 'enc.doc', e, nd)) end,
        case when pg_temp.hit(s, 'orphan_fk', n, (rt->>'orphan_fk')::float8, nv) then pg_temp.uid(s, 'appointment_lost', n)

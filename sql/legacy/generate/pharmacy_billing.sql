@@ -9,7 +9,7 @@ b as (
 insert into pharmacy_billing (id, bill_number, patient_id, patient_name, subtotal, discount, tax_amount, tax_rate,
                               total_amount, payment_method, payment_status, created_by, created_at, updated_at)
 select pg_temp.uid(s, 'pharmacy_billing', n),
-       'PHB' || lpad(n::text, 6, '0'),
+       'PHB' || pg_temp.pad(n, 6),
        pg_temp.uid(s, 'patients', pg_temp.ri(s, 'pbl.pat', n, np)),
        null,
        sub, 0, round(sub * 0.12, 2), 12, round(sub * 1.12, 2),

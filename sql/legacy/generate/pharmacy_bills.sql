@@ -16,7 +16,7 @@ insert into pharmacy_bills (id, bill_number, patient_id, patient_name, customer_
     balance_amount, payment_method, payment_status, status, billing_type, prescription_uuid, notes, created_by,
     bill_date, created_at, updated_at)
 select pg_temp.uid(s, 'pharmacy_bills', n),
-       'PB-' || to_char(t0, 'YYMM') || '-' || lpad(n::text, 4, '0'),
+       'PB-' || to_char(t0, 'YYMM') || '-' || pg_temp.pad(n, 4),
        case when not walk_in then pg_temp.uid(s, 'patients', pg_temp.ri(s, 'phb.pat', n, np)) end,
        case when not walk_in then 'see patient' end,
        case when walk_in then pg_temp.first_name(s, 'wlk', n, fm, ff) || ' ' || pg_temp.last_name(s, 'wlk', n, ln) end,

@@ -13,7 +13,7 @@ t as (select r.*, pg_temp.enc_start(s, e, np, as_of, span) as t0 from r offset 0
 insert into prescriptions (id, prescription_id, patient_id, doctor_id, encounter_id, appointment_id, issue_date,
                            instructions, diagnosis, notes, status, has_lab_tests, created_at, updated_at)
 select pg_temp.uid(s, 'prescriptions', n),
-       'RX' || lpad(n::text, 6, '0') || lpad((pg_temp.h(s, 'rx.rnd', n) %% 1000)::text, 3, '0'),
+       'RX' || pg_temp.pad(n, 6) || lpad((pg_temp.h(s, 'rx.rnd', n) %% 1000)::text, 3, '0'),
        pg_temp.uid(s, 'patients', pg_temp.enc_patient(s, e, np)),
        pg_temp.uid(s, 'doctors', pg_temp.ri(s, 'enc.doc', e, nd)),
        pg_temp.uid(s, 'encounter', e),

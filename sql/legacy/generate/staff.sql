@@ -18,7 +18,7 @@ insert into staff (id, employee_id, first_name, last_name, email, phone, departm
                    specialization, is_active, created_at, updated_at, pf_number, esic_number, deleted_at,
                    training_category, user_id)
 select pg_temp.uid(s, 'staff', n),
-       'STF' || lpad(n::text, 4, '0'),
+       'STF' || pg_temp.pad(n, 4),
        case when kind = 'doc' then upper(fname) else fname end,
        case when kind = 'doc' and pg_temp.r(s, 'stf.ln', n) < 0.5 then left(lname, 1) || '.' else lname end,
        case when pg_temp.r(s, 'stf.mail', n) < 0.85

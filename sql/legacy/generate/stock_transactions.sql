@@ -60,7 +60,7 @@ select pg_temp.uid(s, tg, n),
        case when ttype = 'sale' and not dispensing then pg_temp.uid(s, 'billing', pg_temp.ri(s, tg || '.bill', n, nbill)) end,
        case when ttype = 'purchase_return' then 'purchase_return' end,
        case ttype when 'purchase' then 'Purchase: ' || (1500 + n)::text
-                  when 'sale' then case when dispensing then 'Dispensed for prescription RX' || lpad(pg_temp.ri(s, tg || '.rx', n, nrx)::text, 6, '0')
+                  when 'sale' then case when dispensing then 'Dispensed for prescription RX' || pg_temp.pad(pg_temp.ri(s, tg || '.rx', n, nrx), 6)
                                         else 'billing_id:' || pg_temp.uid(s, 'billing', pg_temp.ri(s, tg || '.bill', n, nbill))::text end
                   when 'transfer_out' then 'Department Issue: ' || (array['ICU', 'OT', 'Ward 2', 'Casualty'])[1 + (pg_temp.h(s, tg || '.dep', n) %% 4)::int]
                   when 'adjustment' then 'Stock correction after count'

@@ -33,7 +33,7 @@ select pg_temp.uid(s, 'users', n),
        pg_temp.uid(s, 'auth', n),
        case when kind = 'pat' then uhid
             when pg_temp.r(s, 'usr.noemp', n) < 0.1 then null
-            else 'EMP' || lpad(n::text, 4, '0') end,
+            else 'EMP' || pg_temp.pad(n, 4) end,
        case when kind = 'doc' then 'Dr. ' || fname || ' ' || lname else fname || ' ' || lname end,
        case when kind = 'pat' then uhid || '@annam.com'
             else lower(replace(fname, ' ', '')) || '.' || lower(replace(replace(lname, '''', ''), ' ', ''))
