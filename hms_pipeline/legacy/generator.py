@@ -80,6 +80,8 @@ REASON_CODES: dict[str, str] = {
     "ENCODING_CONFLICT": "the same quantity encoded in several columns that disagree",
     "FORMAT_VARIANT": "an identifier in a second format (bill numbers, IP numbers, drug codes)",
     "EXCLUDED_SOURCE": "a table that must not be migrated (backup, view copy)",
+    "EMBEDDED_VALUE": "a value embedded in free text (the strength in a drug name)",
+    "SEED_MISMATCH": "reference rows differ from their DDL seed; take the live rows",
 }
 
 # The outcomes a correct migration must reach for a defect row.
@@ -334,6 +336,38 @@ STEP_PARAMS: dict[str, dict[str, Any]] = {
                                     "days_span": 340},
 }
 
+@dataclass(frozen=True)
+class TruthStep:
+    file: str  # sql/legacy/generate/truth/<file>
+    needs: tuple[str, ...]  # legacy tables that must be tables in the profile
+    target: str | None = None  # {target} and %(tag)s for the shared ledger files
+
+
+TRUTH_STEPS: tuple[TruthStep, ...] = (
+    TruthStep("patients.sql", ("patients",)),
+    TruthStep("people.sql", ("users", "doctors", "staff", "patients")),
+    TruthStep("clinical.sql", ("encounter", "appointment", "vitals", "ref_code")),
+    TruthStep("patient_visits.sql", ("patient_visits",)),
+    TruthStep("medical_history.sql", ("medical_history",)),
+    TruthStep("lab.sql", ("lab_reports", "lab_result_value")),
+    TruthStep("alias_appointments.sql", ("appointments",)),
+    TruthStep("alias_billing_items.sql", ("billing_items",)),
+    TruthStep("medications.sql", ("medications", "medications_backup")),
+    TruthStep("medicines.sql", ("medicines",)),
+    TruthStep("medicine_batches.sql", ("medicine_batches",)),
+    TruthStep("stock.sql", ("stock_transactions",), "stock_transactions"),
+    TruthStep("stock.sql", ("pharmacy_stock_transactions",), "pharmacy_stock_transactions"),
+    TruthStep("prescriptions.sql", ("prescriptions", "prescription_items")),
+    TruthStep("inpatient.sql", ("bed_allocations",)),
+    TruthStep("discharge_headers.sql", ("patient_admissions", "billing_summary")),
+    TruthStep("fees.sql", ("fee_categories", "fee_rates")),
+    TruthStep("billing.sql", ("billing", "billing_item", "billing_payments")),
+    TruthStep("ledger.sql", ("payment_ledger",), "payment_ledger"),
+    TruthStep("ledger.sql", ("payment_history",), "payment_history"),
+    TruthStep("figures.sql", ("lab_reports", "vitals", "patients", "medicine_batches", "billing")),
+    TruthStep("figures_medicines.sql", ("medicines",)),
+)
+
 CHUNK_ROWS = 250_000
 FAST_FK_PATIENTS = 5_000
 
@@ -577,6 +611,62 @@ def _run_steps(url: str, conn, steps: list[Step], schema: str, params, counts, p
         raise errors[0]
 
 
+def _write_truth(conn, schema: str, profile: str, kinds: dict[str, str], params: dict[str, Any],
+                 report: "GenerationReport", scale: str | int, *, rates: dict[str, float]) -> dict[str, int]:
+    """Write hms_truth (run, defects, figures) by SQL over the rows just written."""
+    with conn.transaction():
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL((GEN_SQL_DIR / "truth" / "00_schema.sql").read_text(encoding="utf-8")))  # type: ignore[arg-type]
+        _set_search_path(conn, schema)
+        run = {"seed": report.seed, "scale": scale, "profile": profile, "as_of": report.as_of.isoformat(),
+               "schema": schema, "rates": json.dumps(rates, sort_keys=True), "packs_until": PACKS_UNTIL.isoformat(),
+               "ledger_total_from": LEDGER_TOTAL_FROM.isoformat()}
+        with conn.cursor() as cur:
+            cur.executemany("insert into hms_truth.run (key, value) values (%s, %s)", [(k, str(v)) for k, v in run.items()])
+        for ts in TRUTH_STEPS:
+            if any(kinds.get(n) != "table" for n in ts.needs):
+                continue
+            text = (GEN_SQL_DIR / "truth" / ts.file).read_text(encoding="utf-8")
+            query = sql.SQL(text).format(target=sql.Identifier(ts.target)) if ts.target else sql.SQL(text)  # type: ignore[arg-type]
+            conn.execute(query, {**params, "tag": ts.target})
+        for table, kind in kinds.items():
+            if kind == "table":
+                conn.execute(sql.SQL("insert into hms_truth.figures (name, key, value) select 'rows', %s, count(*) from {}")
+                             .format(sql.Identifier(table)), (table,))
+        counts = {}
+        for name in ("defects", "figures", "run"):
+            counts[name] = conn.execute(sql.SQL("select count(*) from {}.{}").format(
+                sql.Identifier(TRUTH_SCHEMA), sql.Identifier(name))).fetchone()[0]
+    return counts
+
+
+def ground_truth_json(url: str) -> dict[str, Any]:
+    """The ground truth of the last generation in the database at ``url``, as a JSON-ready dict:
+    ``run`` (parameters), ``defects`` (list of rows), ``figures`` ({name: {key: value}}), and the
+    vocabularies ``reason_codes``, ``expected_outcomes``, ``defect_kinds``, ``vital_ranges``."""
+    with psycopg.connect(url) as conn:
+        conn.execute("set timezone to 'UTC'")
+        run = dict(conn.execute("select key, value from hms_truth.run order by key").fetchall())
+        defects = [
+            {"kind": k, "legacy_table": t, "legacy_key": key, "expected": e, "reason": r, "detail": d}
+            for k, t, key, e, r, d in conn.execute(
+                "select kind, legacy_table, legacy_key, expected, reason, detail from hms_truth.defects "
+                "order by kind, legacy_table, legacy_key, expected, detail::text")
+        ]
+        figures: dict[str, dict[str, float]] = {}
+        for name, key, value in conn.execute("select name, key, value from hms_truth.figures order by name, key"):
+            figures.setdefault(name, {})[key] = float(value) if value != int(value) else int(value)
+    return {
+        "run": run,
+        "defects": defects,
+        "figures": figures,
+        "reason_codes": dict(REASON_CODES),
+        "expected_outcomes": dict(EXPECTED_OUTCOMES),
+        "defect_kinds": {k: {"contract_defects": list(v[0]), "meaning": v[1]} for k, v in DEFECT_KINDS.items()},
+        "vital_ranges": {k: list(v) for k, v in VITAL_RANGES.items()},
+    }
+
+
 def _fast_fk(url: str, counts: dict[str, Any]) -> bool:
     """Skip the per-row FK triggers (session_replication_role = replica) above FAST_FK_PATIENTS
     patients when the role may (superuser). The rows reference ids that exist by construction (the
@@ -630,6 +720,7 @@ def generate(url: str, *, schema: str = "public", scale: str | int = "tiny", see
                    fast_fk=fast_fk)
         report.data_seconds = time.perf_counter() - data_started
         t0 = time.perf_counter()
+        report.truth_rows = _write_truth(conn, schema, profile, kinds, params, report, scale, rates=merged_rates)
         report.truth_seconds = time.perf_counter() - t0
     report.total_seconds = time.perf_counter() - started
     return report

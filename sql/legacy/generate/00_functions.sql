@@ -95,10 +95,12 @@ $$ select pg_temp.reg_at(s, pg_temp.enc_patient(s, e, np), np, as_of, span)
           + (0.02 + 0.96 * pg_temp.r(s, 'enc.start', e))
           * ((as_of::timestamp at time zone 'UTC') - pg_temp.reg_at(s, pg_temp.enc_patient(s, e, np), np, as_of, span)) $$;
 
--- the person behind patient k: a duplicate patient row repeats an earlier patient's person
+-- the person behind patient k: a duplicate patient row repeats the person of an earlier patient
+-- that is not itself a duplicate (so every duplicate has a loaded original)
 create or replace function pg_temp.pat_person(s bigint, k bigint, rate float8, np bigint) returns bigint
 language sql stable parallel safe as
 $$ select case when k > 1 and pg_temp.hit(s, 'duplicate_patient', k, rate, np)
+                    and not pg_temp.hit(s, 'duplicate_patient', pg_temp.ri(s, 'dup.src', k, k - 1), rate, np)
                then pg_temp.ri(s, 'dup.src', k, k - 1) else k end $$;
 
 -- the canonical drug of medications row m (seed rows 1..nseed; the import's first ndup rows repeat

@@ -24,9 +24,9 @@ b as (
 c as (
     select b.*,
            -- walk-in and self bills are pharmacy bills (a pinned row becomes one)
-           case when walk0 or self0 then 'pharmacy' else kind end as k,
+           case when walk0 or self0 or n = pg_temp.pin(s, 'external_item', nbill) then 'pharmacy' else kind end as k,
            walk0 as walk, self0 and not walk0 as self,
-           case when walk0 or self0 then null
+           case when walk0 or self0 or n = pg_temp.pin(s, 'external_item', nbill) then null
                 when kind = 'op' then pg_temp.ri(s, 'bill.enc', n, na)
                 when kind in ('lab', 'rad') then na + nipe + pg_temp.ri(s, 'bill.enc', n, nlabe)
                 when kind = 'ip' then na + pg_temp.ri(s, 'bill.enc', n, nipe) end as e,

@@ -6,7 +6,9 @@ with p as (select %(seed)s::bigint s, %(nm)s::bigint nm, %(nb)s::bigint nb, %(nb
 l as (
     select p.*, n, j, n * 100 + j as k,
            1 + (pg_temp.h(s, 'bi.m', n) + j) %% nm as m,
-           pg_temp.hit(s, 'external_item', n * 100 + j, (rt->>'external_item')::float8, nbill * 100) as ext
+           (rt->>'external_item')::float8 > 0
+               and ((n = pg_temp.pin(s, 'external_item', nbill) and j = 1)
+                    or pg_temp.r(s, 'external_item', n * 100 + j) < (rt->>'external_item')::float8) as ext
     from p, generate_series(%(lo)s::bigint, %(hi)s::bigint) n, generate_series(1, pg_temp.bill_nlines(p.s, n, p.fan)) j
     offset 0
 ),

@@ -13,10 +13,10 @@ select pg_temp.uid(s, 'medical_history', n),
        (array['mild', 'moderate', 'severe'])[1 + (pg_temp.h(s, 'mh.sev', n) %% 3)::int],
        case when pg_temp.r(s, 'mh.tr', n) < 0.5 then 'On regular medication' end,
        null,
-       case when pg_temp.r(s, 'mh.doc', n) < 0.8
-            then pg_temp.doctor_name_variant(s, pg_temp.ri(s, 'mh.docd', n, nd),
-                     case when pg_temp.hit(s, 'free_text_doctor', n, (rt->>'free_text_doctor')::float8, nmh)
-                          then 1 + (pg_temp.h(s, 'mh.docv', n) %% 4)::int else 0 end, fm, ff, ln) end,
+       case when pg_temp.hit(s, 'free_text_doctor', n, (rt->>'free_text_doctor')::float8, nmh)
+            then pg_temp.doctor_name_variant(s, pg_temp.ri(s, 'mh.docd', n, nd), 1 + (pg_temp.h(s, 'mh.docv', n) %% 4)::int, fm, ff, ln)
+            when pg_temp.r(s, 'mh.doc', n) < 0.8
+            then pg_temp.doctor_name_variant(s, pg_temp.ri(s, 'mh.docd', n, nd), 0, fm, ff, ln) end,
        pg_temp.at(as_of - 1 - (pg_temp.h(s, 'mh.c', n) %% (span - 1))::int, 0.3),
        pg_temp.at(as_of - 1 - (pg_temp.h(s, 'mh.c', n) %% (span - 1))::int, 0.3)
 from p, generate_series(%(lo)s::bigint, %(hi)s::bigint) n

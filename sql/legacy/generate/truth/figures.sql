@@ -1,0 +1,58 @@
+-- conservation figures, computed from the generated rows and the defects recorded above
+with p as (select %(packs_until)s::date packs_until, %(as_of)s::date as_of),
+value_level as (select unnest(array['text_vitals_unparseable', 'text_vitals_out_of_range', 'vitals_out_of_range']) as kind),
+future_bills as (select legacy_key from hms_truth.defects where kind = 'future_date' and legacy_table = 'billing'),
+bills as (
+    select bl.id, bl.patient_id, bl.subtotal - coalesce(bl.discount_amount, bl.discount) + bl.tax as billed
+    from billing bl where bl.id::text not in (select legacy_key from future_bills)
+)
+insert into hms_truth.figures (name, key, value)
+select 'analytes_per_lab_report', lr.id::text,
+       coalesce(jsonb_array_length(lr.results), (select count(*) from lab_result_value v where v.lab_report_id = lr.id))
+from lab_reports lr
+union all
+select 'vitals_rows_per_vitals', v.id::text,
+       num_nonnulls(v.blood_pressure_systolic, v.blood_pressure_diastolic, v.heart_rate, v.temperature, v.respiratory_rate,
+                    v.oxygen_saturation, v.weight, v.height, v.pain_scale, v.blood_glucose)
+       - (select count(*) from hms_truth.defects d where d.kind = 'vitals_out_of_range' and d.legacy_key = v.id::text)
+from vitals v
+union all
+select 'vitals_rows_per_patient_text', t.id::text,
+       num_nonnulls(nullif(trim(t.height), ''), nullif(trim(t.weight), ''), nullif(trim(t.bmi), ''), nullif(trim(t.temperature), ''),
+                    nullif(trim(t.bp_systolic), ''), nullif(trim(t.bp_diastolic), ''), nullif(trim(t.pulse), ''),
+                    nullif(trim(t.spo2), ''), nullif(trim(t.respiratory_rate), ''), nullif(trim(t.random_blood_sugar), ''))
+       - (select count(*) from hms_truth.defects d
+          where d.kind in ('text_vitals_unparseable', 'text_vitals_out_of_range') and d.legacy_key = t.id::text)
+from patients t
+where num_nonnulls(nullif(trim(t.height), ''), nullif(trim(t.weight), ''), nullif(trim(t.bmi), ''), nullif(trim(t.temperature), ''),
+                   nullif(trim(t.bp_systolic), ''), nullif(trim(t.bp_diastolic), ''), nullif(trim(t.pulse), ''),
+                   nullif(trim(t.spo2), ''), nullif(trim(t.respiratory_rate), ''), nullif(trim(t.random_blood_sugar), '')) > 0
+union all
+select 'stock_on_hand_units', coalesce(mb.medication_id, mb.medicine_id)::text || '|' || mb.batch_number,
+       sum(mb.current_quantity * case when mb.received_date < p.packs_until
+                                      then coalesce(substring(mb.notes from 'pack of ([0-9]+)')::int, 1) else 1 end)
+from medicine_batches mb cross join p
+where exists (select 1 from medications m where m.id = coalesce(mb.medication_id, mb.medicine_id))
+group by 2
+union all
+select 'money_billed', coalesce(patient_id::text, '*walk_in'), sum(billed)
+from bills group by 2
+union all
+select 'money_paid', coalesce(b.patient_id::text, '*walk_in'), sum(bp.amount)
+from billing_payments bp join bills b on b.id = bp.billing_id
+where bp.amount > 0 and bp.method <> 'credit'
+group by 2
+union all
+select 'quarantined_rows', legacy_table || '|' || reason, count(distinct legacy_key)
+from hms_truth.defects
+where expected like 'QUARANTINE:%%' and kind not in (select kind from value_level)
+group by 2
+union all
+select 'quarantined_values', legacy_table || '|' || reason, count(*)
+from hms_truth.defects
+where expected like 'QUARANTINE:%%' and kind in (select kind from value_level)
+group by 2
+union all
+select 'distinct_medicines', '*',
+       (select count(*) from medications)
+       - (select count(*) from hms_truth.defects where kind = 'duplicate_drug' and legacy_table = 'medications')
