@@ -1,0 +1,11 @@
+"""Quality gates: GX 1.x expectation suites (``expectations/<schema>/<table>.json``) run inside
+Postgres as Dagster asset checks, and a PHI-free validation report per run.
+
+- :mod:`.suites`: load and validate suite files (data a reviewer edits without Python);
+- :mod:`.gx_runner`: ``run_suite(url, table)`` -> ``SuiteOutcome`` -> ``AssetCheckResult``;
+- :mod:`.checks`: ``suite_checks(table_names)``, one (blocking when ERROR) check per table;
+- :mod:`.reports`: ``write_run_report(conn, run_id, ...)`` -> ``reports/<run id>/index.html``;
+- :mod:`.phi`: masking helpers and the scanner the tests run over reports.
+
+Importing this package does not import GX (2 s); the runner does, when a check first runs.
+"""
