@@ -1,0 +1,74 @@
+"""Check factory: one Dagster asset check per canonical table that has an expectation suite.
+
+The check runs the table's suite inside Postgres (:mod:`hms_pipeline.quality.gx_runner`), writes
+the PHI-free outcome to ``<reports dir>/<run id>/checks/<schema>.<table>.json`` (the run report is
+built from these files) and returns an ``AssetCheckResult``. A suite with any ERROR expectation
+makes a *blocking* check: when an ERROR expectation fails the result has ERROR severity and
+Dagster skips everything downstream. WARN failures give a failed check with WARN severity, which
+never blocks.
+
+Suites are read when the definitions load (to know whether a check blocks) but GX is imported only
+when a check runs, so loading the code location stays fast.
+"""
+
+# No "from __future__ import annotations": Dagster reads the check function's annotations at runtime.
+from collections.abc import Iterable
+from pathlib import Path
+
+import dagster as dg
+
+from hms_pipeline.paths import EXPECTATIONS_DIR
+from hms_pipeline.quality.suites import load_suite, suite_path
+from hms_pipeline.resources import HmsDatabaseResource
+
+CHECK_NAME = "expectations"
+
+
+def run_dir(reports_dir: Path, run_id: str) -> Path:
+    """The folder of one run's report: ``<reports dir>/<run id>/``."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    return Path(reports_dir) / safe
+
+
+def outcome_path(reports_dir: Path, run_id: str, table: str) -> Path:
+    return run_dir(reports_dir, run_id) / "checks" / f"{table}.json"
+
+
+def _asset_key(table: str) -> dg.AssetKey:
+    return dg.AssetKey(table.split("."))
+
+
+def suite_check(table: str, *, check_name: str = CHECK_NAME,
+                root: Path = EXPECTATIONS_DIR) -> dg.AssetChecksDefinition:
+    """The asset check of one table's suite."""
+    suite = load_suite(table, root, validate=False)  # full validation (imports GX) happens at run time
+    counts = suite.counts()
+    description = (f"GX suite `expectations/{table.replace('.', '/')}.json`: {counts['ERROR']} ERROR "
+                   f"(blocking) and {counts['WARN']} WARN expectations, run inside Postgres.")
+
+    @dg.asset_check(
+        asset=_asset_key(table),
+        name=check_name,
+        blocking=suite.blocking,
+        description=description,
+    )
+    def _check(context: dg.AssetCheckExecutionContext, hms_db: HmsDatabaseResource) -> dg.AssetCheckResult:
+        from hms_pipeline.quality.gx_runner import run_suite
+
+        settings = hms_db.settings()
+        current = load_suite(table, root)  # re-read: a reviewer may have edited the file
+        outcome = run_suite(hms_db.canonical_url(), table, current, run_id=context.run.run_id)
+        outcome.write(outcome_path(settings.reports_dir, context.run.run_id, table))
+        context.log.info(outcome.summary_line())
+        report = run_dir(settings.reports_dir, context.run.run_id) / "index.html"
+        return outcome.to_check_result(report_path=report)
+
+    return _check
+
+
+def suite_checks(table_names: Iterable[str], *, check_name: str = CHECK_NAME,
+                 root: Path = EXPECTATIONS_DIR) -> list[dg.AssetChecksDefinition]:
+    """One check per table of ``table_names`` (``schema.table``) that has a suite file; tables
+    without one are left out (the test suite makes sure every canonical table has one)."""
+    return [suite_check(t, check_name=check_name, root=root)
+            for t in table_names if suite_path(t, root).is_file()]

@@ -1,0 +1,483 @@
+"""The validation report of one run: ``<reports dir>/<run id>/``.
+
+- ``index.html``: self-contained page (inline CSS, no scripts, no external assets) a reviewer opens
+  in a browser: phase gates, then per canonical table the legacy rows seen, loaded, merged,
+  quarantined by reason, live rows, this run's figures and the checks with what failed;
+- ``summary.json``: the same figures for machines (``hms-pipeline report --json``);
+- ``gx/``: GX Data Docs of the suites and their validation results, built offline from the
+  sanitized results (GX's pages load Bootstrap/jQuery from CDNs: without internet they open
+  unstyled but complete; ``index.html`` does not depend on them);
+- ``checks/<table>.json``: the suite outcomes the checks wrote during the run (input).
+
+Figures come from ``etl.run_stats`` (this run), ``ops.legacy_id_map`` and ``ops.quarantine`` (state
+after the run) and the tables themselves (live / soft-deleted rows). Only counts, reason codes,
+expectation names and legacy keys (hashed unless surrogate) are written: see :mod:`.phi`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from hms_pipeline.quality.checks import CHECK_NAME, run_dir
+from hms_pipeline.quality.gx_runner import SuiteOutcome
+from hms_pipeline.quality.phi import hmac_key, mask_key
+from hms_pipeline.quality.suites import suite_tables
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PHASE = "backfill"
+SAMPLE_KEYS = 5
+
+
+@dataclass
+class CheckRecord:
+    """Any other check of the run (e.g. the engine's ``reconciliation``), as the report shows it."""
+
+    table: str
+    check: str
+    passed: bool
+    blocking: bool = True
+    severity: str = "ERROR"  # or WARN
+    description: str = ""
+
+    @property
+    def blocks(self) -> bool:
+        """This result stops the next phase: a failed blocking check with ERROR severity."""
+        return self.blocking and not self.passed and self.severity == "ERROR"
+
+
+def check_records_from_instance(instance, run_id: str, *,
+                                exclude: Sequence[str] = (CHECK_NAME,)) -> list[CheckRecord]:
+    """The run's asset check evaluations from the Dagster event log (suite checks excluded by default:
+    their detail comes from ``checks/*.json``). Descriptions are the checks' own PHI-free text."""
+    import dagster as dg
+
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    out = []
+    for rec in records:
+        ev = rec.event_log_entry.dagster_event.event_specific_data
+        if ev.check_name in exclude:
+            continue
+        out.append(CheckRecord(
+            table=".".join(ev.asset_key.path),
+            check=ev.check_name,
+            passed=bool(ev.passed),
+            blocking=bool(ev.blocking),
+            severity="ERROR" if ev.severity == dg.AssetCheckSeverity.ERROR else "WARN",
+            description=(ev.description or "")[:300],
+        ))
+    return out
+
+
+# --- figures from the database ------------------------------------------------------------------------
+
+
+def _exists(conn: psycopg.Connection, name: str) -> bool:
+    return conn.execute("select to_regclass(%s) is not null", (name,)).fetchone()[0]
+
+
+def _columns(conn: psycopg.Connection, name: str) -> set[str]:
+    return {r[0] for r in conn.execute(
+        "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 and not attisdropped", (name,))}
+
+
+def table_figures(conn: psycopg.Connection, run_id: str, tables: Iterable[str], *, key: bytes,
+                  sample_keys: int = SAMPLE_KEYS) -> dict[str, dict[str, Any]]:
+    """Per canonical table: provenance (cumulative), this run's engine figures, live rows."""
+    figures: dict[str, dict[str, Any]] = {}
+    for t in sorted(set(tables)):
+        if not _exists(conn, t):
+            continue
+        cols = _columns(conn, t)
+        ident = sql.Identifier(*t.split("."))
+        if "deleted_at" in cols:
+            live, deleted = conn.execute(sql.SQL(
+                "select count(*) filter (where deleted_at is null), count(*) filter (where deleted_at is not null) from {}"
+            ).format(ident)).fetchone()
+        else:
+            live, deleted = conn.execute(sql.SQL("select count(*), 0 from {}").format(ident)).fetchone()
+        figures[t] = {"table": t, "live_rows": live, "soft_deleted_rows": deleted, "legacy_rows_seen": 0, "loaded": 0,
+                      "merged": 0, "quarantined": 0, "quarantined_by_reason": {}, "quarantine_samples": [],
+                      "legacy_sources": [], "this_run": None}
+
+    if _exists(conn, "ops.legacy_id_map") and _exists(conn, "ops.quarantine"):
+        rows = conn.execute("""
+            with mapped as (
+                select canonical_table as t, legacy_table, split_part(legacy_key, '#', 1) as k,
+                       bool_or(disposition = 'LOADED') as loaded
+                from ops.legacy_id_map
+                group by 1, 2, 3
+            ),
+            quarantined as (
+                select distinct target_table as t, legacy_table, split_part(legacy_key, '#', 1) as k
+                from ops.quarantine
+                where resolved_at is null
+            ),
+            keys as (
+                select t, legacy_table, k from mapped
+                union
+                select t, legacy_table, k from quarantined
+            )
+            select k.t, k.legacy_table,
+                   count(*) as seen,
+                   count(*) filter (where m.loaded) as loaded,
+                   count(*) filter (where m.k is not null and not m.loaded) as merged,
+                   count(*) filter (where q.k is not null and m.k is null) as quarantined
+            from keys k
+            left join mapped m on m.t = k.t and m.legacy_table = k.legacy_table and m.k = k.k
+            left join quarantined q on q.t = k.t and q.legacy_table = k.legacy_table and q.k = k.k
+            group by 1, 2
+            order by 1, 2
+        """).fetchall()
+        for t, legacy_table, seen, loaded, merged, quarantined in rows:
+            f = figures.get(t)
+            if f is None:
+                continue
+            f["legacy_rows_seen"] += seen
+            f["loaded"] += loaded
+            f["merged"] += merged
+            f["quarantined"] += quarantined
+            f["legacy_sources"].append({"legacy_table": legacy_table, "seen": seen, "loaded": loaded,
+                                        "merged": merged, "quarantined": quarantined})
+        for t, reason, n in conn.execute("""
+                select target_table, reason_code, count(distinct (legacy_table, split_part(legacy_key, '#', 1)))
+                from ops.quarantine where resolved_at is null group by 1, 2 order by 1, 2""").fetchall():
+            if t in figures:
+                figures[t]["quarantined_by_reason"][reason] = n
+        for t, legacy_table, reason, legacy_key in conn.execute("""
+                select target_table, legacy_table, reason_code, legacy_key from (
+                    select target_table, legacy_table, reason_code, legacy_key,
+                           row_number() over (partition by target_table, reason_code
+                                              order by legacy_table, legacy_key) as rn
+                    from ops.quarantine where resolved_at is null
+                ) q where rn <= %s order by 1, 3, 2, 4""", (sample_keys,)).fetchall():
+            if t in figures:
+                figures[t]["quarantine_samples"].append(
+                    {"legacy_table": legacy_table, "legacy_key": mask_key(legacy_table, legacy_key, key), "reason_code": reason})
+
+    if _exists(conn, "etl.run_stats"):
+        for row in conn.execute("""
+                select canonical_table, candidates, written, unchanged, quarantined, merged, soft_deleted, seconds
+                from etl.run_stats where run_id = %s""", (run_id,)).fetchall():
+            t = row[0]
+            if t in figures:
+                figures[t]["this_run"] = {
+                    "candidates": row[1], "written": row[2], "unchanged": row[3], "quarantined": row[4],
+                    "merged": row[5], "soft_deleted": row[6], "seconds": float(row[7]),
+                }
+    conn.rollback()
+    return figures
+
+
+def _tables_with_stats(conn: psycopg.Connection, run_id: str) -> list[str]:
+    if not _exists(conn, "etl.run_stats"):
+        return []
+    rows = conn.execute("select canonical_table from etl.run_stats where run_id = %s", (run_id,)).fetchall()
+    conn.rollback()
+    return [r[0] for r in rows]
+
+
+# --- assembling the summary -------------------------------------------------------------------------------
+
+
+def load_outcomes(folder: Path) -> list[SuiteOutcome]:
+    return [SuiteOutcome.read(p) for p in sorted((Path(folder) / "checks").glob("*.json"))]
+
+
+def _suite_entry(o: SuiteOutcome) -> dict[str, Any]:
+    c = o.counts()
+    return {
+        "check": CHECK_NAME,
+        "status": o.status,  # passed | warn | failed
+        "blocking": o.blocking,
+        "blocks": o.blocks,
+        "severity": o.severity,
+        "seconds": round(o.seconds, 3),
+        "expectations": c["expectations"],
+        "expectations_passed": c["passed"],
+        "failed_error": c["failed_error"],
+        "failed_warn": c["failed_warn"],
+        "skipped": c["skipped"],
+        "failures": [
+            {"severity": e.severity, "expectation": e.label, "type": e.type, "status": e.status,
+             "unexpected_count": e.count, "unexpected_percent": e.unexpected_percent, "note": e.note, "why": e.why}
+            for e in sorted(o.expectations, key=lambda e: (e.severity != "ERROR", e.index))
+            if e.failed or e.status == "skipped"
+        ],
+    }
+
+
+def build_summary(run_id: str, figures: Mapping[str, dict], outcomes: Sequence[SuiteOutcome],
+                  checks: Sequence[CheckRecord], phases: Mapping[str, str] | None,
+                  phase_order: Sequence[str] | None) -> dict[str, Any]:
+    by_table_outcome = {o.table: o for o in outcomes}
+    by_table_checks: dict[str, list[CheckRecord]] = defaultdict(list)
+    for c in checks:
+        by_table_checks[c.table].append(c)
+    tables = sorted(set(figures) | set(by_table_outcome) | set(by_table_checks))
+    phases = dict(phases or {})
+    phase_of = {t: phases.get(t, DEFAULT_PHASE) for t in tables}
+
+    table_entries = []
+    for t in tables:
+        entry = dict(figures.get(t) or {"table": t})
+        entry["phase"] = phase_of[t]
+        entry["checks"] = [
+            {"check": c.check, "passed": c.passed, "blocking": c.blocking, "blocks": c.blocks,
+             "severity": c.severity, "description": c.description}
+            for c in by_table_checks.get(t, [])
+        ]
+        entry["suite"] = _suite_entry(by_table_outcome[t]) if t in by_table_outcome else None
+        entry["blocks"] = any(c["blocks"] for c in entry["checks"]) or bool(entry["suite"] and entry["suite"]["blocks"])
+        table_entries.append(entry)
+
+    order = list(phase_order or [])
+    order += [p for p in dict.fromkeys(phase_of.values()) if p not in order]
+    phase_entries = []
+    for p in order:
+        members = [e for e in table_entries if e["phase"] == p]
+        if not members and p not in (phase_order or []):
+            continue
+        ran = sum(len(e["checks"]) + (1 if e["suite"] else 0) for e in members)
+        blocked_by = [e["table"] for e in members if e["blocks"]]
+        status = "failed" if blocked_by else ("passed" if ran else "not run")
+        phase_entries.append({"phase": p, "status": status, "tables": len(members), "checks_run": ran,
+                              "blocked_by": blocked_by})
+    for i, ph in enumerate(phase_entries):
+        ph["blocks_next"] = ph["status"] == "failed" and i + 1 < len(phase_entries)
+
+    blocking_failed = any(e["blocks"] for e in table_entries)
+    all_outcomes = list(by_table_outcome.values())
+    return {
+        "run_id": run_id,
+        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "status": "failed" if blocking_failed else "passed",
+        "blocking_failed": blocking_failed,
+        "totals": {
+            "tables": len(table_entries),
+            "suites_run": len(all_outcomes),
+            "suites_failed": sum(o.blocks for o in all_outcomes),
+            "suites_warned": sum(o.status == "warn" for o in all_outcomes),
+            "expectations_failed_error": sum(len(o.error_failures) for o in all_outcomes),
+            "expectations_failed_warn": sum(len(o.warn_failures) for o in all_outcomes),
+            "checks_failed": sum(not c.passed for c in checks),
+            "quarantined": sum(e.get("quarantined", 0) for e in table_entries),
+            "gx_seconds": round(sum(o.seconds for o in all_outcomes), 3),
+        },
+        "phases": phase_entries,
+        "tables": table_entries,
+    }
+
+
+# --- rendering ---------------------------------------------------------------------------------------------
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d232a}
+h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:28px 0 8px} h3{font-size:14px;margin:18px 0 6px}
+table{border-collapse:collapse;margin:6px 0 12px} th,td{border:1px solid #d5dbe1;padding:4px 8px;vertical-align:top}
+th{background:#f1f4f7;text-align:left} td.n{text-align:right;font-variant-numeric:tabular-nums}
+.ok{color:#116329;font-weight:600} .bad{color:#b42318;font-weight:600} .warn{color:#9a6700;font-weight:600}
+.muted{color:#5b6570} .pill{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600}
+.pill.ok{background:#dafbe1} .pill.bad{background:#ffebe9} .pill.warn{background:#fff8c5} .pill.muted{background:#eef1f4}
+code{font-size:12px}
+"""
+
+
+def _e(v: Any) -> str:
+    return html.escape("" if v is None else str(v))
+
+
+def _pill(status: str) -> str:
+    cls = {"passed": "ok", "failed": "bad", "warn": "warn"}.get(status, "muted")
+    return f'<span class="pill {cls}">{_e(status)}</span>'
+
+
+def _num(table: str, col: str, v: Any) -> str:
+    return f'<td class="n" data-table="{_e(table)}" data-col="{_e(col)}">{_e("" if v is None else v)}</td>'
+
+
+def render_html(summary: Mapping[str, Any], *, data_docs: str | None) -> str:
+    s = summary
+    out = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>Validation report {_e(s['run_id'])}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Validation report {_pill(s['status'])}</h1>",
+        f"<p class='muted'>run <code id='run-id'>{_e(s['run_id'])}</code> · generated {_e(s['generated_at'])}"
+        f" · GX suites took {_e(s['totals']['gx_seconds'])} s</p>",
+    ]
+    t = s["totals"]
+    out.append(
+        f"<p id='totals'>{t['tables']} tables · {t['suites_run']} suites run, {t['suites_failed']} failed, "
+        f"{t['suites_warned']} with warnings · "
+        f"{t['expectations_failed_error']} ERROR and {t['expectations_failed_warn']} WARN expectations failed · "
+        f"{t['checks_failed']} other checks failed · {t['quarantined']} legacy rows quarantined</p>")
+    if data_docs:
+        out.append(f"<p><a href='{_e(data_docs)}'>GX Data Docs for the suites</a> "
+                   "<span class='muted'>(styled only with internet access)</span></p>")
+
+    out.append("<h2>Phase gates</h2><table id='phases'><tr><th>phase</th><th>gate</th><th>tables</th>"
+               "<th>checks run</th><th>blocked by</th></tr>")
+    for ph in s["phases"]:
+        out.append(f"<tr data-phase='{_e(ph['phase'])}'><td>{_e(ph['phase'])}</td><td>{_pill(ph['status'])}"
+                   f"{'<br><span class=bad>next phase blocked</span>' if ph['blocks_next'] else ''}</td>"
+                   f"<td class='n'>{ph['tables']}</td><td class='n'>{ph['checks_run']}</td>"
+                   f"<td>{_e(', '.join(ph['blocked_by']))}</td></tr>")
+    out.append("</table>")
+
+    out.append("<h2>Tables</h2><table id='tables'><tr><th>table</th><th>phase</th><th>legacy rows seen</th>"
+               "<th>loaded</th><th>merged</th><th>quarantined</th><th>by reason</th><th>live rows</th>"
+               "<th>this run: written / unchanged / soft-deleted</th><th>checks</th></tr>")
+    for e in s["tables"]:
+        tn = e["table"]
+        run = e.get("this_run")
+        run_txt = f"{run['written']} / {run['unchanged']} / {run['soft_deleted']}" if run else "—"
+        checks = []
+        for c in e["checks"]:
+            state = "passed" if c["passed"] else ("failed" if c["severity"] == "ERROR" else "warn")
+            checks.append(f"{_e(c['check'])} {_pill(state)}")
+        if e["suite"]:
+            su = e["suite"]
+            checks.append(f"suite {_pill(su['status'])} "
+                          f"<span class='muted'>{su['expectations_passed']}/{su['expectations']}</span>")
+        out.append(
+            f"<tr data-table='{_e(tn)}'><td><a href='#t-{_e(tn)}'>{_e(tn)}</a></td><td>{_e(e['phase'])}</td>"
+            + _num(tn, "legacy_rows_seen", e.get("legacy_rows_seen"))
+            + _num(tn, "loaded", e.get("loaded"))
+            + _num(tn, "merged", e.get("merged"))
+            + _num(tn, "quarantined", e.get("quarantined"))
+            + "<td>" + "<br>".join(f"<code>{_e(r)}</code> {_e(n)}"
+                                   for r, n in (e.get("quarantined_by_reason") or {}).items()) + "</td>"
+            + _num(tn, "live_rows", e.get("live_rows"))
+            + f"<td class='n'>{_e(run_txt)}</td><td>{'<br>'.join(checks) or '—'}</td></tr>")
+    out.append("</table>")
+
+    out.append("<h2>Details</h2>")
+    for e in s["tables"]:
+        tn = e["table"]
+        interesting = (e.get("quarantined_by_reason") or (e["suite"] and e["suite"]["failures"])
+                       or any(not c["passed"] for c in e["checks"]))
+        if not interesting:
+            continue
+        out.append(f"<h3 id='t-{_e(tn)}'>{_e(tn)}</h3>")
+        for c in e["checks"]:
+            if not c["passed"]:
+                out.append(f"<p>{_e(c['check'])} {_pill('failed')} <span class='muted'>{_e(c['description'])}</span></p>")
+        if e["suite"] and e["suite"]["failures"]:
+            out.append(f"<table class='failures' data-table='{_e(tn)}'><tr><th>severity</th><th>expectation</th>"
+                       "<th>status</th><th>rows</th><th>%</th><th>why</th></tr>")
+            for f in e["suite"]["failures"]:
+                cls = "bad" if f["severity"] == "ERROR" and f["status"] != "skipped" else (
+                    "warn" if f["status"] != "skipped" else "muted")
+                pct = "" if f["unexpected_percent"] is None else f"{f['unexpected_percent']:.2f}"
+                status = f["status"] + (f": {f['note']}" if f["note"] else "")
+                out.append(f"<tr><td class='{cls}'>{_e(f['severity'])}</td><td>{_e(f['expectation'])}</td>"
+                           f"<td>{_e(status)}</td><td class='n'>{_e(f['unexpected_count'])}</td>"
+                           f"<td class='n'>{_e(pct)}</td><td class='muted'>{_e(f['why'])}</td></tr>")
+            out.append("</table>")
+        if e.get("quarantined_by_reason"):
+            out.append("<table class='quarantine'><tr><th>quarantine reason</th><th>legacy rows</th></tr>")
+            for reason, n in e["quarantined_by_reason"].items():
+                out.append(f"<tr><td><code>{_e(reason)}</code></td>{_num(tn, 'q:' + reason, n)}</tr>")
+            out.append("</table>")
+            if e.get("quarantine_samples"):
+                keys = ", ".join(f"{_e(x['legacy_table'])}:{_e(x['legacy_key'])} ({_e(x['reason_code'])})"
+                                 for x in e["quarantine_samples"])
+                out.append(f"<p class='muted'>first quarantined legacy keys: {keys}</p>")
+    out.append("<p class='muted'>Counts, reason codes, expectation names and legacy keys only; legacy keys that "
+               "are not surrogate ids are shown as keyed hashes (h:…).</p></body></html>")
+    return "\n".join(out)
+
+
+# --- GX Data Docs ---------------------------------------------------------------------------------------------
+
+
+def build_data_docs(folder: Path, outcomes: Sequence[SuiteOutcome], run_id: str) -> Path | None:
+    """GX Data Docs of the run's suites and (sanitized) results in ``folder``; None if GX fails."""
+    if not outcomes:
+        return None
+    try:
+        from great_expectations.core.expectation_suite import ExpectationSuite
+        from great_expectations.core.expectation_validation_result import expectationSuiteValidationResultSchema
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+            ValidationResultIdentifier,
+        )
+
+        from hms_pipeline.quality.gx_runner import _quiet_gx
+
+        _quiet_gx()
+        import great_expectations as gx
+
+        ctx = gx.get_context(mode="ephemeral")
+        ctx.add_data_docs_site("hms", {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(folder)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "show_cta_footer": False},
+        })
+        for o in outcomes:
+            if not o.gx_result.get("results"):
+                continue
+            configs = [r["expectation_config"] for r in o.gx_result["results"]]
+            ctx.suites.add(ExpectationSuite(name=o.table, expectations=[
+                {k: v for k, v in c.items() if k in ("type", "kwargs", "meta", "severity")} for c in configs]))
+            result = expectationSuiteValidationResultSchema.load(o.gx_result)
+            started = dt.datetime.fromisoformat(o.started_at) if o.started_at else None
+            vid = ValidationResultIdentifier(
+                ExpectationSuiteIdentifier(name=o.table), RunIdentifier(run_name=run_id, run_time=started), o.table)
+            ctx.validation_results_store.store_validation_results(result, vid)
+        ctx.build_data_docs(site_names=["hms"])
+        return Path(folder) / "index.html"
+    except Exception as exc:  # the HTML report and summary.json do not depend on Data Docs
+        log.warning("GX Data Docs not built: %s", type(exc).__name__)
+        return None
+
+
+# --- entry point ---------------------------------------------------------------------------------------------
+
+
+def write_run_report(conn: psycopg.Connection, run_id: str, check_outcomes: Sequence[SuiteOutcome] | None = None,
+                     reports_dir: Path | None = None, *, checks: Sequence[CheckRecord] = (),
+                     phases: Mapping[str, str] | None = None, phase_order: Sequence[str] | None = None,
+                     data_docs: bool = True, hmac_secret: bytes | None = None) -> Path:
+    """Write ``index.html``, ``summary.json`` and GX Data Docs for ``run_id``; return index.html's path.
+
+    ``check_outcomes``: the suite outcomes of the run (default: the ``checks/*.json`` the checks
+    wrote). ``checks``: the run's other checks (reconciliation), e.g. from
+    :func:`check_records_from_instance`. ``phases``: canonical table -> phase (default: all in
+    ``backfill``); ``phase_order`` orders the gates.
+    """
+    if reports_dir is None:
+        from hms_pipeline.settings import load_settings
+
+        reports_dir = load_settings().reports_dir
+    # Never kept next to the reports (they get shared): env or the installation's home.
+    key = hmac_secret or hmac_key()
+    folder = run_dir(Path(reports_dir), run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    outcomes = list(check_outcomes) if check_outcomes is not None else load_outcomes(folder)
+
+    # The tables this run touched (checked or applied); all suite tables when it touched none.
+    tables = {o.table for o in outcomes} | {c.table for c in checks} | set(_tables_with_stats(conn, run_id))
+    tables = tables or set(suite_tables())
+    figures = table_figures(conn, run_id, tables, key=key)
+    summary = build_summary(run_id, figures, outcomes, list(checks), phases, phase_order)
+
+    docs = build_data_docs(folder / "gx", outcomes, run_id) if data_docs else None
+    summary["data_docs"] = "gx/index.html" if docs else None
+    (folder / "summary.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+    index = folder / "index.html"
+    index.write_text(render_html(summary, data_docs=summary["data_docs"]), encoding="utf-8")
+    return index
+
