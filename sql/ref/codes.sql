@@ -89,6 +89,31 @@ on conflict (code, system) do update
 set display = excluded.display
 where ref.codes.display is distinct from excluded.display;
 
+-- --- issue 4 (lab, inpatient) -------------------------------------------------------------------
+-- beds.bed_type / beds.status -> inpatient.beds.type / status;
+-- lab analyte (normalized name, etl.lab_key) -> the unit its results must carry, '1' (UCUM) =
+-- dimensionless: no unit expected, so a missing one is not a MISSING_UNIT warning.
+insert into ref.codes (code, system, display)
+select v.code, v.system, v.display
+from (values
+    ('map:beds.bed_type', 'general', 'GENERAL'),
+    ('map:beds.bed_type', 'icu', 'ICU'),
+    ('map:beds.bed_type', 'private', 'PRIVATE'),
+    ('map:beds.bed_type', 'semi_private', 'SEMI_PRIVATE'),
+    ('map:beds.bed_type', 'emergency', 'EMERGENCY'),
+    ('map:beds.status', 'available', 'AVAILABLE'),
+    ('map:beds.status', 'occupied', 'OCCUPIED'),
+    ('map:beds.status', 'maintenance', 'MAINTENANCE'),
+    ('map:beds.status', 'reserved', 'RESERVED'),
+    ('map:lab_results.unit', 'ph', '1'),
+    ('map:lab_results.unit', 'specific_gravity', '1'),
+    ('map:lab_results.unit', 'inr', '1')
+) as v (system, code, display)
+on conflict (code, system) do update
+set display = excluded.display
+where ref.codes.display is distinct from excluded.display;
+-- --- end issue 4 --------------------------------------------------------------------------------
+
 insert into ref.codes (code, system, display)
 select distinct on (s.code, s.domain) s.code, 'legacy.' || s.domain, s.label
 from stg.ref_code as s
