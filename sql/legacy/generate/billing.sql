@@ -69,7 +69,7 @@ z as (
            case when k = 'pharmacy' then 'AP' when k = 'lab' then 'LB' when k = 'rad' then 'RD' when k = 'ip' then 'IPB' else 'OP' end
                || '-' || to_char(t0, 'YYMM') || '-'
                || case when nbill < 9000 and pg_temp.hit(s, 'bill_number_variant', n, (rt->>'bill_number_variant')::float8, nbill)
-                       then (nbill + 1 + (n * 10007) %% (9999 - nbill))::text
+                       then (greatest(1000, nbill + 1) + (n * 10007) %% (9999 - greatest(1000, nbill + 1)))::text
                        else pg_temp.pad(n, 4) end as number,
            pg_temp.hit(s, 'future_date', n, (rt->>'future_date')::float8, nbill) as future
     from q

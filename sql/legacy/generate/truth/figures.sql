@@ -2,28 +2,37 @@
 with p as (select %(packs_until)s::date packs_until, %(as_of)s::date as_of),
 value_level as (select unnest(array['text_vitals_unparseable', 'text_vitals_out_of_range', 'vitals_out_of_range']) as kind),
 future_bills as (select legacy_key from hms_truth.defects where kind = 'future_date' and legacy_table = 'billing'),
+per_key as (
+    select kind, legacy_key, count(*) as n from hms_truth.defects
+    where kind in ('vitals_out_of_range', 'text_vitals_unparseable', 'text_vitals_out_of_range')
+    group by kind, legacy_key
+),
+tvq as (
+    select legacy_key, sum(n) as n from per_key
+    where kind in ('text_vitals_unparseable', 'text_vitals_out_of_range') group by legacy_key
+),
+lrv as (select lab_report_id, count(*) as n from lab_result_value group by lab_report_id),
 bills as (
     select bl.id, bl.patient_id, bl.subtotal - coalesce(bl.discount_amount, bl.discount) + bl.tax as billed
     from billing bl where bl.id::text not in (select legacy_key from future_bills)
 )
 insert into hms_truth.figures (name, key, value)
 select 'analytes_per_lab_report', lr.id::text,
-       coalesce(jsonb_array_length(lr.results), (select count(*) from lab_result_value v where v.lab_report_id = lr.id))
-from lab_reports lr
+       coalesce(jsonb_array_length(lr.results), lrv.n, 0)
+from lab_reports lr left join lrv on lrv.lab_report_id = lr.id
 union all
 select 'vitals_rows_per_vitals', v.id::text,
        num_nonnulls(v.blood_pressure_systolic, v.blood_pressure_diastolic, v.heart_rate, v.temperature, v.respiratory_rate,
                     v.oxygen_saturation, v.weight, v.height, v.pain_scale, v.blood_glucose)
-       - (select count(*) from hms_truth.defects d where d.kind = 'vitals_out_of_range' and d.legacy_key = v.id::text)
-from vitals v
+       - coalesce(pk.n, 0)
+from vitals v left join per_key pk on pk.kind = 'vitals_out_of_range' and pk.legacy_key = v.id::text
 union all
 select 'vitals_rows_per_patient_text', t.id::text,
        num_nonnulls(nullif(trim(t.height), ''), nullif(trim(t.weight), ''), nullif(trim(t.bmi), ''), nullif(trim(t.temperature), ''),
                     nullif(trim(t.bp_systolic), ''), nullif(trim(t.bp_diastolic), ''), nullif(trim(t.pulse), ''),
                     nullif(trim(t.spo2), ''), nullif(trim(t.respiratory_rate), ''), nullif(trim(t.random_blood_sugar), ''))
-       - (select count(*) from hms_truth.defects d
-          where d.kind in ('text_vitals_unparseable', 'text_vitals_out_of_range') and d.legacy_key = t.id::text)
-from patients t
+       - coalesce(tvq.n, 0)
+from patients t left join tvq on tvq.legacy_key = t.id::text
 where num_nonnulls(nullif(trim(t.height), ''), nullif(trim(t.weight), ''), nullif(trim(t.bmi), ''), nullif(trim(t.temperature), ''),
                    nullif(trim(t.bp_systolic), ''), nullif(trim(t.bp_diastolic), ''), nullif(trim(t.pulse), ''),
                    nullif(trim(t.spo2), ''), nullif(trim(t.respiratory_rate), ''), nullif(trim(t.random_blood_sugar), '')) > 0

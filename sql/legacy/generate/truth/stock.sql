@@ -1,12 +1,14 @@
 -- {target} (stock_transactions, pharmacy_stock_transactions): zero quantities, unknown batches,
 -- signs that contradict the type, totals 0 before the rebuild, purchases counted in packs
 with p as (select %(packs_until)s::date packs_until),
+packs as (
+    select coalesce(medication_id, medicine_id) as med, batch_number,
+           max(coalesce(substring(notes from 'pack of ([0-9]+)')::int, 1)) as pack
+    from medicine_batches group by 1, 2
+),
 t as (
-    select st.*,
-           (select coalesce(substring(mb.notes from 'pack of ([0-9]+)')::int, 1) from medicine_batches mb
-            where coalesce(mb.medication_id, mb.medicine_id) = st.medication_id and mb.batch_number = st.batch_number
-            limit 1) as pack
-    from {target} st
+    select st.*, pk.pack
+    from {target} st left join packs pk on pk.med = st.medication_id and pk.batch_number = st.batch_number
 )
 insert into hms_truth.defects (kind, legacy_table, legacy_key, expected, reason, detail)
 select 'zero_qty', %(tag)s, id::text, 'QUARANTINE:ZERO_QTY', 'ZERO_QTY', jsonb_build_object('transaction_type', transaction_type)
