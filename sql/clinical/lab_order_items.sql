@@ -11,7 +11,8 @@
 -- mapped by ref.codes 'map:lab_reports.status' (unmapped -> NULL with a WARN UNMAPPED_VALUE); a
 -- name repeated within a report keeps its first entry (WARN DUPLICATE).
 -- An entry without a name, or a results value that is not JSON array/object, is quarantined
--- (UNPARSEABLE_VALUE); items of a report whose order is not loaded are quarantined (ORPHAN_FK).
+-- (UNPARSEABLE_VALUE); items of a report whose order is not loaded, and lab_result_value rows
+-- whose report is missing, are quarantined (ORPHAN_FK).
 -- Incremental: every analyte of a report is re-derived when the report or any of its
 -- lab_result_value rows changed.
 with touched as (
@@ -122,6 +123,25 @@ final as (
         case when c.reason is not null or (c.source = 'lab_result_value' and v.n = 1) then c.detail end
     from explained as c
     cross join lateral unnest(c.lrv_keys) with ordinality as v (lrv_key, n)
+
+    union all
+
+    -- lab_result_value rows whose report is not in the legacy snapshot
+    select
+        null::uuid,
+        null::uuid,
+        null::uuid,
+        null::text,
+        null::timestamptz,
+        'lab_result_value',
+        v._key,
+        'LOADED',
+        'ORPHAN_FK',
+        jsonb_build_object('column', 'lab_report_id', 'rule', 'lab report not found')
+    from stg.lab_result_value as v
+    join _todo as t on t.legacy_table = 'lab_result_value' and t.key = v._key
+    where not v._deleted
+      and not exists (select 1 from stg.lab_reports as r where r._key = v.lab_report_id::text and not r._deleted)
 )
 
 select * from final

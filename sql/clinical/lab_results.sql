@@ -13,7 +13,8 @@
 -- is the first). ref_range: the entry's range, else
 -- normal_ranges. result_at: report_date. status: FINAL (completed report), CANCELLED, else
 -- PRELIMINARY.
--- Quarantined: a result whose item is not loaded (ORPHAN_FK), and the unreadable entries the items
+-- Quarantined: a result whose item is not loaded and a lab_result_value row whose report is
+-- missing (ORPHAN_FK), and the unreadable entries the items
 -- quarantine too (UNPARSEABLE_VALUE: results JSON neither array nor object, entry without a name).
 with touched as (
     select t.key as report_key
@@ -135,6 +136,28 @@ final as (
         case when c.reason is not null or (c.source = 'lab_result_value' and v.n = 1) then c.detail end
     from explained as c
     cross join lateral unnest(c.lrv_keys) with ordinality as v (lrv_key, n)
+
+    union all
+
+    -- lab_result_value rows whose report is not in the legacy snapshot
+    select
+        null::uuid,
+        null::uuid,
+        null::text,
+        null::text,
+        null::text,
+        null::timestamptz,
+        null::text,
+        null::timestamptz,
+        'lab_result_value',
+        v._key,
+        'LOADED',
+        'ORPHAN_FK',
+        jsonb_build_object('column', 'lab_report_id', 'rule', 'lab report not found')
+    from stg.lab_result_value as v
+    join _todo as t on t.legacy_table = 'lab_result_value' and t.key = v._key
+    where not v._deleted
+      and not exists (select 1 from stg.lab_reports as r where r._key = v.lab_report_id::text and not r._deleted)
 )
 
 select * from final
