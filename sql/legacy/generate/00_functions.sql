@@ -262,7 +262,7 @@ $$ select greatest(pg_temp.bill_npay(s, b, fan), case when needs_row then 1 else
 
 create or replace function pg_temp.pay_amount(s bigint, b bigint, j int, npay int, billed numeric, overpay boolean) returns numeric
 language sql stable parallel safe as
-$$ select case when npay = 1 then case when pg_temp.r(s, 'pay.part', b) < 0.2 then round(billed * 0.5, 2) else billed end
+$$ select case when npay = 1 then case when not overpay and pg_temp.r(s, 'pay.part', b) < 0.2 then round(billed * 0.5, 2) else billed end
                when j = 1 then round(billed * 0.6, 2) else billed - round(billed * 0.6, 2) end
           + case when j = 1 and overpay then round((50 + pg_temp.r(s, 'pay.over', b) * 450)::numeric, 2) else 0 end $$;
 

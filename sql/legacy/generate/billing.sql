@@ -13,8 +13,12 @@ b as (
            pg_temp.bill_kind(s, n) as kind,
            pg_temp.bill_nlines(s, n, fan) as nl,
            pg_temp.hit(s, 'overpayment', n, (rt->>'overpayment')::float8, nbill) as overpay,
-           pg_temp.hit(s, 'credit_payment', n, (rt->>'credit_payment')::float8, nbill) as credit,
-           pg_temp.hit(s, 'payment_mismatch', n, (rt->>'payment_mismatch')::float8, nbill) as gap,
+           -- one payment defect per bill where two would hide each other (a pinned row keeps its own)
+           pg_temp.hit(s, 'credit_payment', n, (rt->>'credit_payment')::float8, nbill)
+               and n not in (pg_temp.pin(s, 'payment_mismatch', nbill), pg_temp.pin(s, 'overpayment', nbill)) as credit,
+           pg_temp.hit(s, 'payment_mismatch', n, (rt->>'payment_mismatch')::float8, nbill)
+               and not pg_temp.hit(s, 'credit_payment', n, (rt->>'credit_payment')::float8, nbill)
+               and n <> pg_temp.pin(s, 'overpayment', nbill) as gap,
            pg_temp.hit(s, 'walk_in_bill', n, (rt->>'walk_in_bill')::float8, nbill) as walk0,
            pg_temp.hit(s, 'self_bill', n, (rt->>'self_bill')::float8, nbill) as self0,
            pg_temp.hit(s, 'discount_encoding', n, (rt->>'discount_encoding')::float8, nbill) as disc_conflict
@@ -25,7 +29,8 @@ c as (
     select b.*,
            -- walk-in and self bills are pharmacy bills (a pinned row becomes one)
            case when walk0 or self0 or n = pg_temp.pin(s, 'external_item', nbill) then 'pharmacy' else kind end as k,
-           walk0 as walk, self0 and not walk0 as self,
+           walk0 and n <> pg_temp.pin(s, 'self_bill', nbill) as walk,
+           self0 and not (walk0 and n <> pg_temp.pin(s, 'self_bill', nbill)) as self,
            case when walk0 or self0 or n = pg_temp.pin(s, 'external_item', nbill) then null
                 when kind = 'op' then pg_temp.ri(s, 'bill.enc', n, na)
                 when kind in ('lab', 'rad') then na + nipe + pg_temp.ri(s, 'bill.enc', n, nlabe)

@@ -8,8 +8,12 @@ b as (
     select p.*, n, bl.id as billing_id, bl.issued_at,
            bl.subtotal - coalesce(bl.discount_amount, bl.discount) + bl.tax as billed,
            pg_temp.hit(s, 'overpayment', n, (rt->>'overpayment')::float8, nbill) as overpay,
-           pg_temp.hit(s, 'credit_payment', n, (rt->>'credit_payment')::float8, nbill) as credit,
-           pg_temp.hit(s, 'payment_mismatch', n, (rt->>'payment_mismatch')::float8, nbill) as gap,
+           -- one payment defect per bill where two would hide each other (a pinned row keeps its own)
+           pg_temp.hit(s, 'credit_payment', n, (rt->>'credit_payment')::float8, nbill)
+               and n not in (pg_temp.pin(s, 'payment_mismatch', nbill), pg_temp.pin(s, 'overpayment', nbill)) as credit,
+           pg_temp.hit(s, 'payment_mismatch', n, (rt->>'payment_mismatch')::float8, nbill)
+               and not pg_temp.hit(s, 'credit_payment', n, (rt->>'credit_payment')::float8, nbill)
+               and n <> pg_temp.pin(s, 'overpayment', nbill) as gap,
            pg_temp.hit(s, 'negative_payment', n, (rt->>'negative_payment')::float8, nbill) as refund,
            pg_temp.hit(s, 'orphan_fk', n, (rt->>'orphan_fk')::float8, nbill) as orphan
     from p cross join generate_series(%(lo)s::bigint, %(hi)s::bigint) n

@@ -7,23 +7,30 @@ with p as (select %(seed)s::bigint s, %(np)s::bigint np, %(nd)s::bigint nd, %(ns
                   %(span)s::int span, %(rates)s::jsonb rt, %(lab_tests)s::text[] lt, %(lab_defs)s::text[] ld),
 l as (
     select p.*, n,
-           pg_temp.ri(s, 'lab.panel', n, cardinality(lt))::int as panel,
-           na + nipe + pg_temp.ri(s, 'lab.enc', n, nlabe) as e,
-           case when pg_temp.r(s, 'lab.st', n) < 0.8 then 'completed' when pg_temp.r(s, 'lab.st', n) < 0.85 then 'in_progress'
-                when pg_temp.r(s, 'lab.st', n) < 0.95 then 'pending' else 'cancelled' end as status,
            pg_temp.pin(s, 'lab_unparseable_value', nlab) as pin_unp,
            pg_temp.pin(s, 'lab_missing_unit', nlab) as pin_unit,
            (rt->>'lab_unparseable_value')::float8 as r_unp,
-           (rt->>'lab_missing_unit')::float8 as r_unit
+           (rt->>'lab_missing_unit')::float8 as r_unit,
+           na + nipe + pg_temp.ri(s, 'lab.enc', n, nlabe) as e
     from p, generate_series(%(lo)s::bigint, %(hi)s::bigint) n
     offset 0
 ),
-m as (
+l2 as (
     select l.*,
+           -- pinned reports are completed blood counts (every analyte has a unit)
+           case when n in (pin_unp, pin_unit) then 1 else pg_temp.ri(s, 'lab.panel', n, cardinality(lt))::int end as panel,
+           case when n in (pin_unp, pin_unit) or pg_temp.r(s, 'lab.st', n) < 0.8 then 'completed'
+                when pg_temp.r(s, 'lab.st', n) < 0.85 then 'in_progress'
+                when pg_temp.r(s, 'lab.st', n) < 0.95 then 'pending' else 'cancelled' end as status
+    from l
+    offset 0
+),
+m as (
+    select l2.*,
            -- pinned reports always carry their JSON results
            status in ('completed', 'in_progress') and (n in (pin_unp, pin_unit) or pg_temp.r(s, 'lab.norm', n) >= 0.2) as has_json,
            pg_temp.enc_start(s, e, np, as_of, span) as t0
-    from l
+    from l2
     offset 0
 )
 insert into lab_reports (id, patient_id, doctor_id, test_name, test_type, sample_collected_date, report_date, results,
