@@ -153,7 +153,7 @@ $$ select pg_temp.name_variant(pg_temp.first_name(s, 'doc', d, fm, ff), pg_temp.
 -- billing_item.sql so that header and lines agree except where a defect says otherwise)
 create or replace function pg_temp.bill_nlines(s bigint, b bigint, fan float8) returns int
 language sql stable parallel safe as
-$$ select 1 + floor(pg_temp.r(s, 'bill.nlines', b) * 2 * greatest(fan - 1, 0) + 0.5)::int $$;
+$$ select 1 + floor(pg_temp.r(s, 'bill.nlines', b) * 2 * greatest(fan - 1, 0) + pg_temp.r(s, 'bill.nlines2', b))::int $$;
 
 create or replace function pg_temp.bill_line_qty(s bigint, b bigint, j int) returns int
 language sql stable parallel safe as
@@ -163,11 +163,11 @@ create or replace function pg_temp.bill_line_unit(s bigint, b bigint, j int) ret
 language sql stable parallel safe as
 $$ select round((20 + pg_temp.r(s, 'bi.u', b * 100 + j) ^ 3 * 1980)::numeric, 2) $$;
 
--- payments per bill: 0..2, amounts as fractions of the bill total
+-- payments per bill: 0..2 with mean `fan` (85% of paying bills pay once, 15% twice)
 create or replace function pg_temp.bill_npay(s bigint, b bigint, fan float8) returns int
 language sql stable parallel safe as
-$$ select case when pg_temp.r(s, 'bill.npay', b) < least(fan, 1.0) * 0.85 then 1
-               when pg_temp.r(s, 'bill.npay', b) < least(fan, 1.0) then 2 else 0 end $$;
+$$ select case when pg_temp.r(s, 'bill.npay', b) < least(fan / 1.15, 1.0) * 0.85 then 1
+               when pg_temp.r(s, 'bill.npay', b) < least(fan / 1.15, 1.0) then 2 else 0 end $$;
 
 -- drug master: canonical drug c = (stem, strength, form); distinct for c <= stems x strengths x forms
 create or replace function pg_temp.drug_stem(c bigint, stems text[]) returns text
@@ -241,7 +241,7 @@ $$ select (n = pin and i = 1) or (rate > 0 and pg_temp.r(s, 'lab_missing_unit', 
 -- prescription r has 1 + ... items (average fan)
 create or replace function pg_temp.rx_nitems(s bigint, r bigint, fan float8) returns int
 language sql stable parallel safe as
-$$ select 1 + floor(pg_temp.r(s, 'rx.nitems', r) * 2 * greatest(fan - 1, 0) + 0.5)::int $$;
+$$ select 1 + floor(pg_temp.r(s, 'rx.nitems', r) * 2 * greatest(fan - 1, 0) + pg_temp.r(s, 'rx.nitems2', r))::int $$;
 
 -- the medication of item j of prescription r (distinct within a prescription)
 create or replace function pg_temp.rx_med(s bigint, r bigint, j int, nm bigint) returns bigint
