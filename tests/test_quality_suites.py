@@ -27,14 +27,21 @@ def test_every_canonical_table_has_a_suite_and_nothing_else_does():
     assert suite_tables() == CANONICAL
 
 
-def test_every_suite_is_valid_and_keys_are_checked():
+def primary_key_columns(suite) -> list[str]:
+    return [e.column for e in suite.expectations
+            if e.type == "expect_column_values_to_not_be_null" and e.why.startswith("primary key")]
+
+
+def test_every_suite_is_valid_and_checks_its_keys():
     suites = load_all_suites()  # raises SuiteError on any problem
     for table, suite in suites.items():
-        types = {(e.type, e.column) for e in suite.expectations}
-        assert any(t == "expect_column_values_to_not_be_null" for t, _ in types), table
-        assert any(t in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
-                   for t, _ in types), table
+        assert primary_key_columns(suite), f"{table}: no not-null expectation on the primary key"
         assert all(e.why for e in suite.expectations), table
+    # natural keys: uniqueness the clinic relies on
+    unique = {(t, e.column) for t, s in suites.items() for e in s.expectations
+              if e.type in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")}
+    assert {("core.patients", "uhid"), ("core.users", "email"), ("pharmacy.items", "code"),
+            ("inpatient.admissions", "encounter_id"), ("inpatient.beds", "ward_id,label")} <= unique
 
 
 def _ddl_enum_checks() -> dict[tuple[str, str], set[str]]:
@@ -116,6 +123,12 @@ def test_every_expectation_runs_on_an_empty_canonical_database(fresh_db):
             conn.execute(f'create table "{schema}"."{name}" (_key text primary key, _deleted boolean not null'
                          f'{extra.get(rel, "")})')
         conn.commit()
+        # Primary keys: not null in the suite, unique by the PRIMARY KEY index (not re-proven by a scan).
+        for table, suite in suites.items():
+            pk = conn.execute("""select array_agg(a.attname::text order by a.attname) from pg_index i
+                                 join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+                                 where i.indrelid = %s::regclass and i.indisprimary""", (table,)).fetchone()[0]
+            assert sorted(primary_key_columns(suite)) == pk, table
     broken = []
     for table, suite in suites.items():
         outcome = run_suite(fresh_db, table, suite)
