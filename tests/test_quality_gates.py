@@ -24,6 +24,7 @@ from hms_pipeline.quality.checks import CHECK_NAME, outcome_path, suite_checks
 from hms_pipeline.quality.gx_runner import SuiteOutcome, run_suite
 from hms_pipeline.quality.phi import mask_key, scan_for_phi
 from hms_pipeline.quality.reports import CheckRecord, check_records_from_instance, write_run_report
+from hms_pipeline.quality.sensors import report_sensors
 from hms_pipeline.resources import HmsDatabaseResource
 
 # PHI of the seeded rows: none of it may appear in a report, a check result or an outcome file.
@@ -125,9 +126,8 @@ def test_out_of_range_vital_fails_the_blocking_check_and_names_expectation_and_c
     conn.execute("""insert into clinical.vitals (encounter_id, taken_at, kind, value, unit)
                     values (%s, now(), 'heart_rate', 400, 'bpm')""", (uid("enc_opd"),))
     outcome = run_suite(url, "clinical.vitals")
-    label = "value in 20..250 [kind = heart_rate and unit = bpm and live]"
-    assert failures(outcome)[label] == ("ERROR", 1)
-    assert failures(outcome)["value in 40..180 [kind = heart_rate and unit = bpm and live]"] == ("WARN", 1)
+    label = "value outside the plausible range of its kind and unit"
+    assert failures(outcome) == {label: ("ERROR", 1), "value clinically extreme for its kind and unit": ("WARN", 1)}
     result = outcome.to_check_result()
     assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
     md = result.metadata["summary"].value
@@ -140,7 +140,7 @@ def test_warn_only_failure_fails_the_check_with_warn_severity_which_does_not_blo
     conn.execute("""insert into clinical.vitals (encounter_id, taken_at, kind, value, unit)
                     values (%s, now(), 'heart_rate', 200, 'bpm')""", (uid("enc_opd"),))
     outcome = run_suite(url, "clinical.vitals")
-    assert failures(outcome) == {"value in 40..180 [kind = heart_rate and unit = bpm and live]": ("WARN", 1)}
+    assert failures(outcome) == {"value clinically extreme for its kind and unit": ("WARN", 1)}
     assert outcome.status == "warn" and not outcome.blocks
     result = outcome.to_check_result()
     assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN  # a warning in the UI
@@ -153,7 +153,7 @@ def test_duplicate_uhid_and_clinical_referential_rules(db):
     conn.execute("alter table core.patients drop constraint patients_uhid_key")
     conn.execute("insert into core.persons (person_id, first_name) values (%s, 'Dup')", (uid("person_dup"),))
     conn.execute("insert into core.patients (person_id, uhid) values (%s, 'AH2401-0001')", (uid("person_dup"),))
-    assert failures(run_suite(url, "core.patients"))["uhid unique"] == ("ERROR", 2)
+    assert failures(run_suite(url, "core.patients"))["uhid unique [live]"] == ("ERROR", 2)
 
     # An admission whose encounter is not IPD; a bed with two open allocations.
     conn.execute("update clinical.encounters set type = 'OPD' where encounter_id = %s", (uid("enc_ipd"),))
@@ -240,11 +240,23 @@ def test_checks_block_downstream_on_error_and_not_on_warn(db, settings_env):
     assert not result.success and "billing/charges" not in done
     evaluation = {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}["clinical/vitals"]
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
-    assert "value in 50..100" in evaluation.metadata["summary"].value
+    assert "value outside the plausible range of its kind and unit" in evaluation.metadata["summary"].value
     saved = SuiteOutcome.read(outcome_path(settings_env, result.run_id, "clinical.vitals"))
     assert saved.blocks and saved.status == "failed"
     records = check_records_from_instance(instance, result.run_id, exclude=())
     assert {(r.table, r.passed, r.severity) for r in records} >= {("clinical.vitals", False, "ERROR")}
+
+    # The failure sensor writes the run's report even though the run stopped at the check.
+    sensors = report_sensors()
+    dg.Definitions(assets=[vitals, encounters, charges], asset_checks=checks, sensors=sensors,
+                   resources={"hms_db": HmsDatabaseResource()}).get_repository_def()  # loadable
+    after_failure = next(s for s in sensors if s.name == "validation_report_after_failure")
+    context = dg.build_run_status_sensor_context(
+        sensor_name=after_failure.name, dagster_event=result.get_run_failure_event(), dagster_instance=instance,
+        dagster_run=result.dagster_run, resources={"hms_db": HmsDatabaseResource()}).for_run_failure()
+    after_failure(context)
+    summary = json.loads((outcome_path(settings_env, result.run_id, "x").parent.parent / "summary.json").read_text())
+    assert summary["blocking_failed"] and summary["phases"][0]["blocked_by"] == ["clinical.vitals"]
 
 
 def _chromium() -> str | None:
@@ -303,7 +315,7 @@ def test_report_html_summary_and_cli(db, settings_env, capsys):
         capture_output=True, text=True, timeout=60, check=True).stdout
     for col, value in [("legacy_rows_seen", 5), ("loaded", 2), ("merged", 1), ("quarantined", 2), ("live_rows", 2)]:
         assert f'data-table="core.patients" data-col="{col}">{value}</td>' in dom, col
-    assert "value in 20..250 [kind = heart_rate and unit = bpm and live]" in dom
+    assert "value outside the plausible range of its kind and unit" in dom
     assert 'data-phase="backfill-clinical"' in dom and "MISSING_NAME" in dom
 
     # CLI: latest report by default; exit 1 because a blocking check failed.
@@ -313,7 +325,7 @@ def test_report_html_summary_and_cli(db, settings_env, capsys):
     args = parser.parse_args(["report"])
     assert args.func(args) == 1
     out = capsys.readouterr().out
-    assert str(index) in out and "FAILED" in out and "ERROR clinical.vitals: value in 20..250" in out
+    assert str(index) in out and "FAILED" in out and "ERROR clinical.vitals: value outside the plausible range of its kind and unit: 1 rows" in out
     args = parser.parse_args(["report", "--run", run_id, "--json"])
     assert args.func(args) == 1
     assert json.loads(capsys.readouterr().out)["tables"][0]["table"] == "clinical.vitals"
