@@ -29,7 +29,6 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -190,8 +189,8 @@ FIGURES: dict[str, str] = {
     "vitals_rows_per_vitals": "key vitals.id: canonical vitals rows from the legacy vitals row (valid values)",
     "vitals_rows_per_patient_text": "key patients.id: canonical vitals rows from the patient's TEXT vitals",
     "stock_on_hand_units": "key '<medication_id>|<batch_number>': batch current_quantity in units",
-    "money_billed": "key patients.id (or '*walk_in'): sum of bill amounts (subtotal - coalesce(discount_amount, discount) + tax) of bills not quarantined",
-    "money_paid": "key patients.id (or '*walk_in'): sum of loadable payments (amount > 0, not 'credit', bill known)",
+    "money_billed": "key patients.id (or '*no_patient' for walk-in and self bills): sum of bill amounts (subtotal - coalesce(discount_amount, discount) + tax) of bills not quarantined",
+    "money_paid": "key patients.id (or '*no_patient' for walk-in and self bills): sum of loadable payments (amount > 0, not 'credit', bill known)",
     "quarantined_rows": "key '<legacy_table>|<reason>': rows expected in quarantine",
     "rows": "key legacy table: rows written",
 }

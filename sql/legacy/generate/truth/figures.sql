@@ -44,10 +44,10 @@ from medicine_batches mb cross join p
 where exists (select 1 from medications m where m.id = coalesce(mb.medication_id, mb.medicine_id))
 group by 2
 union all
-select 'money_billed', coalesce(patient_id::text, '*walk_in'), sum(billed)
+select 'money_billed', coalesce(patient_id::text, '*no_patient'), sum(billed)
 from bills group by 2
 union all
-select 'money_paid', coalesce(b.patient_id::text, '*walk_in'), sum(bp.amount)
+select 'money_paid', coalesce(b.patient_id::text, '*no_patient'), sum(bp.amount)
 from billing_payments bp join bills b on b.id = bp.billing_id
 where bp.amount > 0 and bp.method <> 'credit'
 group by 2
