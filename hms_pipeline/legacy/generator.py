@@ -1,15 +1,29 @@
 """Synthetic dirty legacy data, generated inside Postgres, with its ground truth.
 
 ``generate()`` (re)creates the legacy schema (``create_legacy_schema``), fills it table by table
-with one set-based ``INSERT ... SELECT ... FROM generate_series(...)`` per table (chunked at large
-scales) from the files in ``sql/legacy/generate/``, then writes the ground truth into the schema
-``hms_truth`` (never the legacy schema) by SQL over the rows it wrote.
+with one set-based ``INSERT ... SELECT ... FROM generate_series(...)`` per table (chunked by
+``CHUNK_ROWS`` driver rows at large scales) from the files in ``sql/legacy/generate/``, then writes
+the ground truth into the schema ``hms_truth`` (never the legacy schema) by SQL over the rows it
+wrote (``sql/legacy/generate/truth/``).
+
+Scales (:func:`plan`): ``tiny`` (60 patients, every defect kind present), ``demo`` (the real
+hospital at the audit: the contract's rows-live counts), ``large`` (1,000,000 patients, about 21
+million rows) or a number of patients (steady-state per-patient ratios of a running hospital).
+Profiles: ``blueprint`` fills every table the blueprint maps (ghosts, lab, dispensing, the alias
+names as copies, medicines as a second drug table, payment_history as the ledger); ``live`` fills
+only the tables the live database has rows in (views are never written).
 
 Determinism: every value is a function of (seed, table or column tag, row number) through
-``hashtextextended``/``md5`` helpers (``00_functions.sql``); ids are ``md5(seed:table:n)::uuid``;
-dates are laid out against ``as_of``; the session runs with ``TimeZone=UTC``. No ``now()``,
-``random()`` or column defaults are used for data, so the same (seed, scale, profile, as_of, rates)
-gives identical rows on any server and at any wall-clock time.
+``hashtextextended``/``md5`` helpers (``00_functions.sql``, created in ``pg_temp``); ids are
+``md5(seed:table:n)::uuid``; dates are laid out against ``as_of``; sessions run with
+``TimeZone=UTC``. No ``now()``, ``random()`` or column defaults are used for data, so the same
+(seed, scale, profile, as_of, rates) gives identical rows on any server, at any wall-clock time and
+whatever the chunk size. Defects hit a row with probability ``rates[kind]``; one row per kind and
+table is pinned so that even ``tiny`` shows every kind (a rate of 0 disables the kind).
+
+Speed: above ``FAST_FK_PATIENTS`` patients (and for a superuser) the per-row FK triggers are
+switched off (``session_replication_role = replica``) and independent tables are generated on two
+connections at once; references are valid by construction, which the tests check.
 
 Ground truth (schema ``hms_truth``):
 
@@ -20,6 +34,8 @@ Ground truth (schema ``hms_truth``):
   :data:`REASON_CODES`; ``detail`` holds the column, the raw value and the corrected value.
 * ``figures(name, key, value)``: conservation figures (see :data:`FIGURES`).
 * ``run(key, value)``: the parameters of the generation (seed, scale, profile, as_of, rates).
+
+:func:`ground_truth_json` returns the same as a dict.
 """
 
 from __future__ import annotations
@@ -41,7 +57,6 @@ from hms_pipeline.paths import LEGACY_SQL_DIR
 GEN_SQL_DIR = LEGACY_SQL_DIR / "generate"
 TRUTH_SCHEMA = "hms_truth"
 DEFAULT_AS_OF = dt.date(2026, 3, 31)
-SCALES = ("tiny", "demo", "large")
 
 # Dates of the real system's cut-overs (absolute, from the contract): batches received before
 # PACKS_UNTIL count packs, later ones units (defect 5); ledger rows before LEDGER_TOTAL_FROM hold
