@@ -204,12 +204,18 @@ FIGURES: dict[str, str] = {
     "vitals_rows_per_vitals": "key vitals.id: canonical vitals rows from the legacy vitals row (valid values)",
     "vitals_rows_per_patient_text": "key patients.id: canonical vitals rows from the patient's TEXT vitals",
     "stock_on_hand_units": "key '<medication_id>|<batch_number>': batch current_quantity in units",
-    "money_billed": "key patients.id (or '*no_patient' for walk-in and self bills): sum of bill amounts (subtotal - coalesce(discount_amount, discount) + tax) of bills not quarantined",
-    "money_paid": "key patients.id (or '*no_patient' for walk-in and self bills): sum of loadable payments (amount > 0, not 'credit', bill known)",
+    "money_billed": "key patients.id ('*no_patient' for walk-in/self bills): sum of bill amounts "
+                    "(subtotal - coalesce(discount_amount, discount) + tax) of the bills not quarantined",
+    "money_paid": "key patients.id ('*no_patient' for walk-in/self bills): sum of the loadable payments "
+                  "(amount > 0, not 'credit', of a bill that exists and is not quarantined)",
     "quarantined_rows": "key '<legacy_table>|<reason>': rows expected in quarantine",
+    "quarantined_values": "key '<legacy_table>|<reason>': single values (vitals) expected in quarantine",
     "rows": "key legacy table: rows written",
 }
 
+# ref_code rows in id order (id = md5(seed:ref_code:position)). The SQL picks some codes by
+# position (appt_status 6-11, bill_status 21-23, encounter_status 29-30, encounter_type 31-36,
+# allocation_reason 1-2): append, never reorder.
 REF_CODES: list[tuple[str, str]] = (
     [("allocation_reason", c) for c in ("new_admission", "transfer", "upgrade", "downgrade", "medical_need")]
     + [("appt_status", c) for c in ("scheduled", "confirmed", "in_progress", "completed", "cancelled", "rescheduled")]
