@@ -1,0 +1,155 @@
+-- clinical.appointments. Grain: one row per booked appointment slot.
+-- Sources:
+--   * appointment (the live table, Q27): one appointment per row; it hangs 1:1 off an encounter.
+--     patient and doctor: those of its legacy encounter (encounter.patient_id -> core.patients,
+--     encounter.clinician_id -> doctors -> core.staff, through provenance). Its encounter must be
+--     a live clinical.encounters row, else ORPHAN_FK. scheduled_at: IST wall clock stored as UTC
+--     (Q28), converted (WARN NAIVE_TIMESTAMP).
+--     status: status_id -> ref_code (domain appt_status) -> ref.codes 'map:appointment.status'. A
+--     status_id matching no ref_code loads status NULL with a WARN (ORPHAN_FK). A NULL status_id
+--     (Q17, most rows) is 'BOOKED' when the slot is after the data's as-of (the latest write in
+--     the staged appointment/encounter rows: the moment the legacy data describes), else NULL
+--     with a WARN (MISSING_STATUS): a past slot's outcome is not recorded.
+--     _detail: 'warn' is a row's first warning, 'warns' all of them.
+--   * appointments: in the live database a view over appointment (never staged, Q2); in the
+--     blueprint profile a plain table with the view's columns holding copies of appointment rows.
+--     A row whose id is a live appointment row is a copy: MERGED into it (nothing written; it
+--     shares the base row's fate). A row with an id of its own is an appointment of its own,
+--     mapped like appointment.
+-- Work: the changed legacy rows, plus rows whose encounter, patient or doctor mapping changed this
+-- run.
+with encounter_map as (
+    select m.legacy_key, e.encounter_id, m.run_id = %(run_id)s as changed
+    from ops.legacy_id_map as m
+    join clinical.encounters as e on e.encounter_id = m.canonical_id and e.deleted_at is null
+    where m.legacy_table = 'encounter' and m.canonical_table = 'clinical.encounters'
+),
+
+patient_ref as (
+    select m.legacy_key, p.patient_id, m.run_id = %(run_id)s as changed
+    from ops.legacy_id_map as m
+    join core.patients as p on p.patient_id = m.canonical_id and p.deleted_at is null
+    where m.legacy_table = 'patients' and m.canonical_table = 'core.patients'
+),
+
+doctor_ref as (
+    select m.legacy_key, st.staff_id, m.run_id = %(run_id)s as changed
+    from ops.legacy_id_map as m
+    join core.staff as st on st.staff_id = m.canonical_id and st.deleted_at is null
+    where m.legacy_table = 'doctors' and m.canonical_table = 'core.staff'
+),
+
+appointment_statuses as (
+    select r.id as status_id, sm.display as status
+    from stg.ref_code as r
+    left join ref.codes as sm on sm.system = 'map:appointment.status' and sm.code = lower(trim(r.code))
+    where not r._deleted and r.domain = 'appt_status'
+),
+
+data_as_of as (
+    select max(x.at) as as_of
+    from (
+        select greatest(a.created_at, a.updated_at) as at from stg.appointment as a where not a._deleted
+        union all
+        select greatest(e.created_at, e.updated_at) from stg.encounter as e where not e._deleted
+    ) as x
+),
+
+live_appointments as (
+    select a.id from stg.appointment as a where not a._deleted
+),
+
+src as (
+    select
+        'appointment'::text as legacy_table,
+        a._key,
+        etl.canonical_id('clinical.appointments', 'appointment', a._key) as appointment_id,
+        false as is_copy,
+        a.encounter_id,
+        a.scheduled_at,
+        a.status_id,
+        a.created_at
+    from stg.appointment as a
+    where not a._deleted
+
+    union all
+
+    select
+        'appointments',
+        c._key,
+        case when la.id is not null then etl.canonical_id('clinical.appointments', 'appointment', la.id::text)
+             else etl.canonical_id('clinical.appointments', 'appointments', c._key) end,
+        la.id is not null,
+        c.encounter_id,
+        c.scheduled_at,
+        c.status_id,
+        c.created_at
+    from stg.appointments as c
+    left join live_appointments as la on la.id = c.id
+    where not c._deleted
+),
+
+resolved as (
+    select
+        s.*,
+        em.encounter_id as canonical_encounter_id,
+        pr.patient_id,
+        dr.staff_id as doctor_id,
+        le.clinician_id,
+        etl.local_wall_clock(s.scheduled_at, %(facility_tz)s) as scheduled_at_utc,
+        st.status_id as known_status_id,
+        st.status as mapped_status,
+        d.as_of
+    from src as s
+    cross join data_as_of as d
+    left join encounter_map as em on em.legacy_key = s.encounter_id::text
+    left join stg.encounter as le on le.id = s.encounter_id and not le._deleted
+    left join patient_ref as pr on pr.legacy_key = le.patient_id::text
+    left join doctor_ref as dr on dr.legacy_key = le.clinician_id::text
+    left join appointment_statuses as st on st.status_id = s.status_id
+    where em.changed or pr.changed or dr.changed
+       or exists (select 1 from _todo as td where td.legacy_table = s.legacy_table and td.key = s._key)
+),
+
+checked as (
+    select
+        r.*,
+        array_remove(array[
+            case when r.status_id is not null and r.known_status_id is null then 'ORPHAN_FK' end,  -- status_id
+            case when r.status_id is not null and r.mapped_status is null
+                      and r.known_status_id is not null then 'UNMAPPED_VALUE' end,  -- status_id
+            case when r.status_id is null and not r.scheduled_at_utc > r.as_of then 'MISSING_STATUS' end,
+            case when r.clinician_id is not null and r.doctor_id is null then 'ORPHAN_FK' end,  -- doctor
+            case when r.scheduled_at is not null then 'NAIVE_TIMESTAMP' end  -- scheduled_at (Q28)
+        ], null) as warns
+    from resolved as r
+),
+
+final as (
+    select
+        c.appointment_id,
+        c.patient_id,
+        c.doctor_id,
+        etl.canonical_id('core.facilities', 'settings', 'facility') as facility_id,
+        c.scheduled_at_utc as scheduled_at,
+        case
+            when c.status_id is not null then c.mapped_status
+            when c.scheduled_at_utc > c.as_of then 'BOOKED'
+        end as status,
+        coalesce(c.created_at, c.scheduled_at_utc) as created_at,
+        c.legacy_table as _legacy_table,
+        c._key as _legacy_key,
+        case when c.is_copy then 'MERGED' else 'LOADED' end as _disposition,
+        case when c.canonical_encounter_id is null or c.patient_id is null then 'ORPHAN_FK' end as _reason,
+        case
+            when c.canonical_encounter_id is null
+                then jsonb_build_object('column', 'encounter_id', 'rule', 'no live encounter')
+            when c.patient_id is null
+                then jsonb_build_object('column', 'patient_id', 'rule', 'patient not in core.patients')
+            when c.is_copy then jsonb_build_object('copy_of', 'appointment')
+            when c.warns <> '{}' then jsonb_build_object('warn', c.warns[1], 'warns', c.warns)
+        end as _detail
+    from checked as c
+)
+
+select * from final
