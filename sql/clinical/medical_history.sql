@@ -1,0 +1,101 @@
+-- clinical.medical_history. Grain: one row per medical-history entry of a patient.
+-- Sources:
+--   * medical_history (ADT/CDSD shape, Decision 7): one entry per row. The canonical table has
+--     only code/description/recorded_at: description = condition_name, followed by
+--     '(status: ...; severity: ...; diagnosed: YYYY-MM-DD)' when the legacy row has them.
+--     recorded_at = created_at (when it was recorded). doctor_name is free text with no canonical
+--     column (Q24): not carried; a name that is not a staff member's own spelling (users.name) is
+--     a variant counted as a WARN (FREE_TEXT_REF). treatment/notes: not carried (no column).
+--   * patients: the free text of medical_history, chronic_conditions and previous_surgeries (Q22),
+--     split on commas and semicolons into one entry per item, legacy key
+--     '<patient id>#<column>#<n>' (n = position in the text); recorded_at = the patient row's
+--     created_at. Items that say nothing ('none', 'nil', 'na', ... the bound parameter
+--     none_items) are not entries.
+-- code: the legacy data has no coded terms (NULL). Patient through provenance; none: ORPHAN_FK.
+-- The text is clinical content kept in description; it never goes to _detail. Work: the changed
+-- legacy rows, plus rows whose patient mapping changed this run (a registration merged).
+with none_items as (
+    select unnest(%(none_items)s::text[]) as item
+),
+
+patient_ref as (
+    select m.legacy_key, p.patient_id, m.run_id = %(run_id)s as changed
+    from ops.legacy_id_map as m
+    join core.patients as p on p.patient_id = m.canonical_id and p.deleted_at is null
+    where m.legacy_table = 'patients' and m.canonical_table = 'core.patients'
+),
+
+-- staff names as the staff's own rows spell them (users.name, e.g. 'Dr. Rajesh Kulkarni')
+staff_names as (
+    select distinct btrim(u.name) as name
+    from stg.users as u
+    where not u._deleted and u.role <> 'patient'
+),
+
+history_rows as (
+    select
+        'medical_history'::text as legacy_table,
+        s._key as legacy_key,
+        s.patient_id::text as patient_key,
+        btrim(s.condition_name)
+        || coalesce(' (' || nullif(concat_ws('; ',
+                'status: ' || nullif(btrim(s.status), ''),
+                'severity: ' || nullif(btrim(s.severity), ''),
+                'diagnosed: ' || to_char(s.diagnosis_date, 'YYYY-MM-DD')), '') || ')', '') as description,
+        coalesce(s.created_at, s.updated_at) as recorded_at,
+        nullif(btrim(s.doctor_name), '') is not null
+            and not exists (select 1 from staff_names as n where n.name = btrim(s.doctor_name)) as doctor_variant
+    from stg.medical_history as s
+    where not s._deleted
+      and lower(btrim(s.condition_name, E' \t\r\n.')) not in (select item from none_items)
+),
+
+patient_items as (
+    select
+        'patients'::text as legacy_table,
+        s._key || '#' || c.col || '#' || i.n as legacy_key,
+        s._key as patient_key,
+        btrim(i.item, E' \t\r\n') as description,
+        s.created_at as recorded_at,
+        false as doctor_variant
+    from stg.patients as s
+    cross join lateral (values
+        ('medical_history', s.medical_history),
+        ('chronic_conditions', s.chronic_conditions),
+        ('previous_surgeries', s.previous_surgeries)
+    ) as c (col, txt)
+    cross join lateral regexp_split_to_table(c.txt, '[,;]') with ordinality as i (item, n)
+    where not s._deleted
+      and lower(btrim(i.item, E' \t\r\n.')) not in (select item from none_items)
+),
+
+items as (
+    select * from history_rows
+    union all
+    select * from patient_items
+),
+
+final as (
+    select
+        etl.canonical_id('clinical.medical_history', i.legacy_table, i.legacy_key) as history_id,
+        pr.patient_id,
+        null::text as code,
+        i.description,
+        i.recorded_at,
+        coalesce(i.recorded_at, now()) as created_at,
+        i.legacy_table as _legacy_table,
+        i.legacy_key as _legacy_key,
+        'LOADED'::text as _disposition,
+        case when pr.patient_id is null then 'ORPHAN_FK' end as _reason,
+        case when pr.patient_id is null
+                 then jsonb_build_object('column', 'patient_id', 'rule', 'patient not in core.patients')
+             when i.doctor_variant then jsonb_build_object('warn', 'FREE_TEXT_REF', 'column', 'doctor_name')
+        end as _detail
+    from items as i
+    left join patient_ref as pr on pr.legacy_key = i.patient_key
+    where pr.changed
+       or exists (select 1 from _todo as td where td.legacy_table = i.legacy_table
+                                             and td.key = split_part(i.legacy_key, '#', 1))
+)
+
+select * from final

@@ -1,0 +1,178 @@
+-- clinical.vitals. Grain: one row per vital-sign measurement (one legacy value).
+-- Sources (Q30), unpivoted with one VALUES list each, legacy key '<legacy id>#<kind>':
+--   * vitals: the wide DS row (typed columns). Encounter: vitals.encounter_id through provenance
+--     (an encounter merged into an IPD stay resolves to the stay). taken_at = recorded_at.
+--   * patients: the TEXT vitals of the wide row (Q22), taken at the row's admission_date +
+--     admission_time (IST wall clock, Q28), else created_at. Encounter: the one encounters.sql
+--     attached or inferred for '<patient id>#inferred' (counted as WARN INFERRED_ENCOUNTER).
+-- Kinds and units (explicit; the legacy stores none): bp_systolic/bp_diastolic mmHg, heart_rate
+-- bpm (patients.pulse), temperature °F or °C (patients.temp_unit; without a unit, and always in the
+-- vitals table, °F when the value > 45, else °C; a patients row without temp_unit is a WARN
+-- MISSING_UNIT), respiratory_rate /min, oxygen_saturation percent (patients.spo2), weight kg, height cm,
+-- bmi kg/m2, pain_scale 0-10, blood_glucose mg/dL (patients.random_blood_sugar).
+-- Quarantine, per value (the row's other values still load):
+--   UNPARSEABLE_VALUE  TEXT that is not a plain number ('NA', '98.6F', '120/80', '12O', ...);
+--   OUT_OF_RANGE       physiologically impossible, inclusive plausible ranges per kind below (the
+--                      ranges of hms_pipeline.legacy.generator.VITAL_RANGES);
+--   ORPHAN_FK          no (live) encounter to attach the value to.
+-- Blank TEXT is no measurement (no row). _detail names kind/column/range, never the raw text.
+-- Work: the changed legacy rows, plus rows whose encounter mapping changed this run (an encounter
+-- merged into an admission, a record attached to another encounter).
+with ranges as (
+    select *
+    from (values
+        ('bp_systolic', 'mmHg', 50.0, 260.0),
+        ('bp_diastolic', 'mmHg', 20.0, 160.0),
+        ('heart_rate', 'bpm', 20.0, 250.0),
+        ('temperature', '°F', 85.0, 110.0),
+        ('temperature', '°C', 30.0, 43.0),
+        ('respiratory_rate', '/min', 4.0, 60.0),
+        ('oxygen_saturation', '%%', 50.0, 100.0),
+        ('weight', 'kg', 0.5, 300.0),
+        ('height', 'cm', 30.0, 250.0),
+        ('bmi', 'kg/m2', 8.0, 80.0),
+        ('pain_scale', '0-10', 0.0, 10.0),
+        ('blood_glucose', 'mg/dL', 20.0, 800.0)
+    ) as r (kind, unit, lo, hi)
+),
+
+encounter_map as (
+    select m.legacy_table, m.legacy_key, m.disposition, e.encounter_id, m.run_id = %(run_id)s as changed
+    from ops.legacy_id_map as m
+    join clinical.encounters as e on e.encounter_id = m.canonical_id and e.deleted_at is null
+    where m.canonical_table = 'clinical.encounters'
+),
+
+-- the wide vitals table: typed values
+table_values as (
+    select
+        'vitals'::text as legacy_table,
+        s._key,
+        v.kind,
+        v.col,
+        null::text as raw,
+        v.value,
+        case when v.kind = 'temperature' then case when v.value > 45 then '°F' else '°C' end end as unit,
+        coalesce(s.recorded_at, s.created_at) as taken_at,
+        em.encounter_id,
+        null::text as encounter_link,
+        false as unit_missing
+    from stg.vitals as s
+    cross join lateral (values
+        ('bp_systolic', 'blood_pressure_systolic', s.blood_pressure_systolic::numeric),
+        ('bp_diastolic', 'blood_pressure_diastolic', s.blood_pressure_diastolic::numeric),
+        ('heart_rate', 'heart_rate', s.heart_rate::numeric),
+        ('temperature', 'temperature', s.temperature::numeric),
+        ('respiratory_rate', 'respiratory_rate', s.respiratory_rate::numeric),
+        ('oxygen_saturation', 'oxygen_saturation', s.oxygen_saturation::numeric),
+        ('weight', 'weight', s.weight::numeric),
+        ('height', 'height', s.height::numeric),
+        ('pain_scale', 'pain_scale', s.pain_scale::numeric),
+        ('blood_glucose', 'blood_glucose', s.blood_glucose::numeric)
+    ) as v (kind, col, value)
+    left join encounter_map as em on em.legacy_table = 'encounter' and em.legacy_key = s.encounter_id::text
+    where not s._deleted
+      and v.value is not null
+      and (em.changed or exists (select 1 from _todo as td where td.legacy_table = 'vitals' and td.key = s._key))
+),
+
+-- the TEXT vitals on patients
+text_values as (
+    select
+        'patients'::text as legacy_table,
+        s._key,
+        v.kind,
+        v.col,
+        btrim(v.raw) as raw,
+        case when btrim(v.raw) ~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$' then btrim(v.raw)::numeric end as value,
+        case when v.kind = 'temperature' then
+            case
+                when upper(replace(btrim(s.temp_unit), '°', '')) in ('F', 'FAHRENHEIT') then '°F'
+                when upper(replace(btrim(s.temp_unit), '°', '')) in ('C', 'CELSIUS') then '°C'
+                when btrim(v.raw) ~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$' and btrim(v.raw)::numeric > 45 then '°F'
+                else '°C'
+            end
+        end as unit,
+        coalesce(
+            etl.local_wall_clock(
+                case when s.admission_time is not null and (s.admission_date at time zone 'UTC')::time = time '00:00'
+                     then ((s.admission_date at time zone 'UTC')::date + s.admission_time) at time zone 'UTC'
+                     else s.admission_date end,
+                %(facility_tz)s),
+            s.created_at
+        ) as taken_at,
+        em.encounter_id,
+        case em.disposition when 'LOADED' then 'created' when 'MERGED' then 'attached' end as encounter_link,
+        v.kind = 'temperature'
+            and coalesce(upper(replace(btrim(s.temp_unit), '°', '')), '') not in ('F', 'C', 'FAHRENHEIT', 'CELSIUS')
+            as unit_missing
+    from stg.patients as s
+    cross join lateral (values
+        ('height', 'height', s.height),
+        ('weight', 'weight', s.weight),
+        ('bmi', 'bmi', s.bmi),
+        ('temperature', 'temperature', s.temperature),
+        ('bp_systolic', 'bp_systolic', s.bp_systolic),
+        ('bp_diastolic', 'bp_diastolic', s.bp_diastolic),
+        ('heart_rate', 'pulse', s.pulse),
+        ('oxygen_saturation', 'spo2', s.spo2),
+        ('respiratory_rate', 'respiratory_rate', s.respiratory_rate),
+        ('blood_glucose', 'random_blood_sugar', s.random_blood_sugar)
+    ) as v (kind, col, raw)
+    left join encounter_map as em on em.legacy_table = 'patients' and em.legacy_key = s._key || '#inferred'
+    where not s._deleted
+      and nullif(btrim(v.raw), '') is not null
+      and (em.changed or exists (select 1 from _todo as td where td.legacy_table = 'patients' and td.key = s._key))
+),
+
+measured as (
+    select * from table_values
+    union all
+    select * from text_values
+),
+
+checked as (
+    select
+        m.*,
+        coalesce(r.unit, m.unit) as final_unit,
+        r.lo,
+        r.hi,
+        case
+            when m.value is null then 'UNPARSEABLE_VALUE'
+            when m.value not between r.lo and r.hi then 'OUT_OF_RANGE'
+            when m.encounter_id is null then 'ORPHAN_FK'
+        end as reason
+    from measured as m
+    join ranges as r on r.kind = m.kind and (m.unit is null or r.unit = m.unit)
+),
+
+final as (
+    select
+        etl.canonical_id('clinical.vitals', c.legacy_table, c._key || '#' || c.kind) as vital_id,
+        c.encounter_id,
+        c.taken_at,
+        c.kind,
+        c.value,
+        c.final_unit as unit,
+        c.taken_at as created_at,
+        c.legacy_table as _legacy_table,
+        c._key || '#' || c.kind as _legacy_key,
+        'LOADED'::text as _disposition,
+        c.reason as _reason,
+        case
+            when c.reason = 'UNPARSEABLE_VALUE'
+                then jsonb_build_object('column', c.col, 'kind', c.kind, 'rule', 'not a plain number')
+            when c.reason = 'OUT_OF_RANGE'
+                then jsonb_build_object('column', c.col, 'kind', c.kind, 'unit', c.final_unit, 'lo', c.lo, 'hi', c.hi)
+            when c.reason = 'ORPHAN_FK'
+                then jsonb_build_object('column', 'encounter_id', 'kind', c.kind, 'rule', 'no live encounter')
+            when c.encounter_link is not null
+                then jsonb_build_object(
+                    'warn', 'INFERRED_ENCOUNTER', 'encounter', c.encounter_link,
+                    'warns', array_remove(array['INFERRED_ENCOUNTER', case when c.unit_missing then 'MISSING_UNIT' end], null))
+            when c.unit_missing then jsonb_build_object('warn', 'MISSING_UNIT', 'column', 'temp_unit')
+        end as _detail
+    from checked as c
+)
+
+select * from final
