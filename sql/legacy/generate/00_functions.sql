@@ -153,7 +153,7 @@ $$ select pg_temp.name_variant(pg_temp.first_name(s, 'doc', d, fm, ff), pg_temp.
 -- billing_item.sql so that header and lines agree except where a defect says otherwise)
 create or replace function pg_temp.bill_nlines(s bigint, b bigint, fan float8) returns int
 language sql stable parallel safe as
-$$ select 1 + floor(pg_temp.r(s, 'bill.nlines', b) * 2 * greatest(fan - 1, 0) + pg_temp.r(s, 'bill.nlines2', b))::int $$;
+$$ select least(4, 1 + floor(pg_temp.r(s, 'bill.nlines', b) * 2 * greatest(fan - 1, 0) + pg_temp.r(s, 'bill.nlines2', b))::int) $$;
 
 create or replace function pg_temp.bill_line_qty(s bigint, b bigint, j int) returns int
 language sql stable parallel safe as
@@ -162,6 +162,14 @@ $$ select case when pg_temp.r(s, 'bi.q', b * 100 + j) < 0.6 then 1 else 1 + (pg_
 create or replace function pg_temp.bill_line_unit(s bigint, b bigint, j int) returns numeric
 language sql stable parallel safe as
 $$ select round((20 + pg_temp.r(s, 'bi.u', b * 100 + j) ^ 3 * 1980)::numeric, 2) $$;
+
+-- the sum of the (at most 4) lines of bill b, unrolled (cheaper than a subquery per bill)
+create or replace function pg_temp.bill_lines_sum(s bigint, b bigint, nl int) returns numeric
+language sql stable parallel safe as
+$$ select pg_temp.bill_line_qty(s, b, 1) * pg_temp.bill_line_unit(s, b, 1)
+          + case when nl >= 2 then pg_temp.bill_line_qty(s, b, 2) * pg_temp.bill_line_unit(s, b, 2) else 0 end
+          + case when nl >= 3 then pg_temp.bill_line_qty(s, b, 3) * pg_temp.bill_line_unit(s, b, 3) else 0 end
+          + case when nl >= 4 then pg_temp.bill_line_qty(s, b, 4) * pg_temp.bill_line_unit(s, b, 4) else 0 end $$;
 
 -- payments per bill: 0..2 with mean `fan` (85% of paying bills pay once, 15% twice)
 create or replace function pg_temp.bill_npay(s bigint, b bigint, fan float8) returns int

@@ -35,7 +35,7 @@ c as (
                 when kind = 'op' then pg_temp.ri(s, 'bill.enc', n, na)
                 when kind in ('lab', 'rad') then na + nipe + pg_temp.ri(s, 'bill.enc', n, nlabe)
                 when kind = 'ip' then na + pg_temp.ri(s, 'bill.enc', n, nipe) end as e,
-           (select sum(pg_temp.bill_line_qty(s, n, j) * pg_temp.bill_line_unit(s, n, j)) from generate_series(1, nl) j) as sub0,
+           pg_temp.bill_lines_sum(s, n, nl) as sub0,
            pg_temp.bill_npay_eff(s, n, pay_fan, overpay or credit or gap) as npay
     from b
     offset 0
