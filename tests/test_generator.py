@@ -205,6 +205,14 @@ def test_realistic_shapes(tiny):
         assert q("select count(*) from billing_payments where method = 'credit'")[0][0] >= 1
         assert q("select count(*) from billing where payment_method = 'split'")[0][0] >= 1
         assert q("select count(*) from billing_item where batch_number = 'EXTERNAL' and batch_id is null")[0][0] >= 1
+        # lines are derived without a join: they must agree with their bill
+        assert q("select count(*) from billing_item i join billing b on b.id = i.billing_id "
+                 "where i.created_at <> b.issued_at")[0][0] == 0
+        assert q("select count(*) from billing_item i join billing b on b.id = i.billing_id "
+                 "join ref_code r on r.id = i.line_type_id "
+                 "where (b.bill_type = 'pharmacy') <> (r.code = 'medicine')")[0][0] == 0
+        assert q("select count(*) from billing b where not exists "
+                 "(select 1 from billing_item i where i.billing_id = b.id)")[0][0] == 0
         # medicines (blueprint) repeats medications with variants
         assert q("select count(*) from medicines m join medications d on d.id = m.id")[0][0] >= 1
         assert q("select count(*) from medicines m join medications d on d.medication_code = m.medication_code "

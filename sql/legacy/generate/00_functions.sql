@@ -263,6 +263,31 @@ $$ select case when pg_temp.r(s, 'bill.kind', b) < 0.35 then 'pharmacy' when pg_
                when pg_temp.r(s, 'bill.kind', b) < 0.85 then 'lab' when pg_temp.r(s, 'bill.kind', b) < 0.90 then 'rad'
                when pg_temp.r(s, 'bill.kind', b) < 0.95 then 'ip' else 'other' end $$;
 
+-- is bill b forced to be a pharmacy bill (walk-in, self bill, or the row pinned for external_item)?
+create or replace function pg_temp.bill_forced(s bigint, b bigint, r_walk float8, r_self float8, nbill bigint) returns boolean
+language sql stable parallel safe as
+$$ select pg_temp.hit(s, 'walk_in_bill', b, r_walk, nbill) or pg_temp.hit(s, 'self_bill', b, r_self, nbill)
+          or b = pg_temp.pin(s, 'external_item', nbill) $$;
+
+-- the encounter of bill b (NULL for pharmacy counter bills)
+create or replace function pg_temp.bill_enc(s bigint, b bigint, kind text, forced boolean, na bigint, nipe bigint,
+                                            nlabe bigint) returns bigint
+language sql stable parallel safe as
+$$ select case when forced then null
+               when kind = 'op' then pg_temp.ri(s, 'bill.enc', b, na)
+               when kind in ('lab', 'rad') then na + nipe + pg_temp.ri(s, 'bill.enc', b, nlabe)
+               when kind = 'ip' then na + pg_temp.ri(s, 'bill.enc', b, nipe) end $$;
+
+-- when bill b was issued (true UTC): 30 minutes into its encounter, a day in the window for counter
+-- bills, or up to 30 days after as_of for a future_date bill
+create or replace function pg_temp.bill_issued(s bigint, b bigint, e bigint, future boolean, np bigint, as_of date,
+                                               span int) returns timestamptz
+language sql stable parallel safe as
+$$ select case when future then pg_temp.at(as_of + 1 + (pg_temp.h(s, 'bill.fut', b) % 30)::int, 0.3)
+               when e is not null then pg_temp.enc_start(s, e, np, as_of, span) + interval '30 minutes'
+               else pg_temp.at(as_of - 1 - (pg_temp.h(s, 'bill.day', b) % (span - 1))::int,
+                               0.15 + 0.5 * pg_temp.r(s, 'bill.tod', b)) end $$;
+
 -- payments of bill b: count (at least 1 when a payment defect needs a row) and amount of payment j
 create or replace function pg_temp.bill_npay_eff(s bigint, b bigint, fan float8, needs_row boolean) returns int
 language sql stable parallel safe as

@@ -19,6 +19,7 @@ b as (
            pg_temp.hit(s, 'payment_mismatch', n, (rt->>'payment_mismatch')::float8, nbill)
                and not pg_temp.hit(s, 'credit_payment', n, (rt->>'credit_payment')::float8, nbill)
                and n <> pg_temp.pin(s, 'overpayment', nbill) as gap,
+           pg_temp.bill_forced(s, n, (rt->>'walk_in_bill')::float8, (rt->>'self_bill')::float8, nbill) as forced,
            pg_temp.hit(s, 'walk_in_bill', n, (rt->>'walk_in_bill')::float8, nbill) as walk0,
            pg_temp.hit(s, 'self_bill', n, (rt->>'self_bill')::float8, nbill) as self0,
            pg_temp.hit(s, 'discount_encoding', n, (rt->>'discount_encoding')::float8, nbill) as disc_conflict
@@ -28,13 +29,10 @@ b as (
 c as (
     select b.*,
            -- walk-in and self bills are pharmacy bills (a pinned row becomes one)
-           case when walk0 or self0 or n = pg_temp.pin(s, 'external_item', nbill) then 'pharmacy' else kind end as k,
+           case when forced then 'pharmacy' else kind end as k,
            walk0 and n <> pg_temp.pin(s, 'self_bill', nbill) as walk,
            self0 and not (walk0 and n <> pg_temp.pin(s, 'self_bill', nbill)) as self,
-           case when walk0 or self0 or n = pg_temp.pin(s, 'external_item', nbill) then null
-                when kind = 'op' then pg_temp.ri(s, 'bill.enc', n, na)
-                when kind in ('lab', 'rad') then na + nipe + pg_temp.ri(s, 'bill.enc', n, nlabe)
-                when kind = 'ip' then na + pg_temp.ri(s, 'bill.enc', n, nipe) end as e,
+           pg_temp.bill_enc(s, n, kind, forced, na, nipe, nlabe) as e,
            pg_temp.bill_lines_sum(s, n, nl) as sub0,
            pg_temp.bill_npay_eff(s, n, pay_fan, overpay or credit or gap) as npay
     from b
@@ -42,8 +40,8 @@ c as (
 ),
 d as (
     select c.*,
-           case when e is not null then pg_temp.enc_start(s, e, np, as_of, span) + interval '30 minutes'
-                else pg_temp.at(as_of - 1 - (pg_temp.h(s, 'bill.day', n) %% (span - 1))::int, 0.15 + 0.5 * pg_temp.r(s, 'bill.tod', n)) end as t0,
+           pg_temp.bill_issued(s, n, e, false, np, as_of, span) as t0,
+           pg_temp.bill_issued(s, n, e, pg_temp.hit(s, 'future_date', n, (rt->>'future_date')::float8, nbill), np, as_of, span) as issued,
            case when pg_temp.hit(s, 'items_total_mismatch', n, (rt->>'items_total_mismatch')::float8, nbill)
                 then sub0 + round(sub0 * 0.1 + 5, 2) else sub0 end as sub,
            case when disc_conflict then 10 when pg_temp.r(s, 'bill.disc', n) < 0.2 then (array[5, 10, 15])[1 + (pg_temp.h(s, 'bill.dp', n) %% 3)::int] else 0 end as dpct,
@@ -99,9 +97,9 @@ select pg_temp.uid(s, 'billing', n),
        tax,
        sub - discount_col + tax,
        case when pg_temp.r(s, 'bill.sid', n) < 0.3 then pg_temp.uid(s, 'ref_code', 20 + pg_temp.ri(s, 'bill.sidv', n, 3)) end,
-       case when future then pg_temp.at(as_of + 1 + (pg_temp.h(s, 'bill.fut', n) %% 30)::int, 0.3) else t0 end,
-       case when future then pg_temp.at(as_of + 1 + (pg_temp.h(s, 'bill.fut', n) %% 30)::int, 0.3) else t0 end,
-       case when future then pg_temp.at(as_of + 1 + (pg_temp.h(s, 'bill.fut', n) %% 30)::int, 0.3) else t0 end,
+       issued,
+       issued,
+       issued,
        case when k = 'pharmacy' and dpct > 0 then 'percent' else 'amount' end,
        case when k = 'pharmacy' and dpct > 0 then dpct else dsc end,
        taxp,

@@ -1,26 +1,32 @@
 -- billing_item: the bill's lines (same qty/unit functions as billing.sql). Pharmacy lines carry the
 -- hard-coded medicine line_type_id (contract defect 15), medicine_id = a medications id, the batch;
 -- external items have batch_number 'EXTERNAL' and batch_id/expiry NULL (defect 9).
-with p as (select %(seed)s::bigint s, %(nm)s::bigint nm, %(nb)s::bigint nb, %(nbill)s::bigint nbill,
-                  %(bill_fan)s::float8 fan, %(rates)s::jsonb rt, %(fee_services)s::text[] fs),
+with p as (select %(seed)s::bigint s, %(np)s::bigint np, %(nm)s::bigint nm, %(nb)s::bigint nb, %(na)s::bigint na,
+                  %(nipe)s::bigint nipe, %(nlabe)s::bigint nlabe, %(nbill)s::bigint nbill, %(bill_fan)s::float8 fan,
+                  %(as_of)s::date as_of, %(span)s::int span, %(rates)s::jsonb rt, %(fee_services)s::text[] fs),
+b as (
+    -- the bill's kind and issue time, from the same functions billing.sql uses (no join needed)
+    select p.*, n,
+           pg_temp.bill_kind(s, n) as kind,
+           pg_temp.bill_forced(s, n, (rt->>'walk_in_bill')::float8, (rt->>'self_bill')::float8, nbill) as forced
+    from p, generate_series(%(lo)s::bigint, %(hi)s::bigint) n
+    offset 0
+),
 l as (
-    select p.*, n, j, n * 100 + j as k,
+    select b.*, j, n * 100 + j as k,
+           case when forced then 'medicine' when kind = 'lab' then 'lab' when kind = 'rad' then 'procedure'
+                when kind = 'ip' then 'stay' when kind = 'pharmacy' then 'medicine' else 'service' end as line,
+           pg_temp.bill_issued(s, n, pg_temp.bill_enc(s, n, kind, forced, na, nipe, nlabe),
+                               pg_temp.hit(s, 'future_date', n, (rt->>'future_date')::float8, nbill), np, as_of, span) as issued_at,
            1 + (pg_temp.h(s, 'bi.m', n) + j) %% nm as m,
            (rt->>'external_item')::float8 > 0
                and ((n = pg_temp.pin(s, 'external_item', nbill) and j = 1)
                     or pg_temp.r(s, 'external_item', n * 100 + j) < (rt->>'external_item')::float8) as ext
-    from p, generate_series(%(lo)s::bigint, %(hi)s::bigint) n, generate_series(1, pg_temp.bill_nlines(p.s, n, p.fan)) j
+    from b cross join lateral generate_series(1, pg_temp.bill_nlines(b.s, b.n, b.fan)) j
     offset 0
 ),
 x as (
-    select l.*, bl.id as billing_id, bl.bill_type, bl.issued_at,
-           case when bl.bill_type = 'pharmacy' then 'medicine'
-                when bl.bill_type in ('lab', 'diagnostic') then 'lab'
-                when bl.bill_type in ('radiology', 'scan', 'xray') then 'procedure'
-                when bl.bill_type = 'bed_charges' then 'stay'
-                else 'service' end as line
-    from l join billing bl on bl.id = pg_temp.uid(s, 'billing', n)
-    offset 0
+    select l.*, pg_temp.uid(s, 'billing', n) as billing_id from l
 )
 insert into billing_item (id, billing_id, line_type_id, ref_id, description, qty, unit_amount, total_amount, medicine_id,
                           batch_id, batch_number, expiry_date, created_at, updated_at)
