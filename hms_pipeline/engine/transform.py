@@ -224,6 +224,7 @@ def _apply_candidates(conn, spec: TableSpec, target, run_id: str, params: dict, 
                from _cand c where c._reason is null"""
         ).format(pk=ident(pk))
     )
+    conn.execute("analyze _ok")
     loaded = conn.execute("select count(*) filter (where _final = 'LOADED'), count(*) filter (where _final = 'MERGED') from _ok").fetchone()
     stats.candidates, stats.merged = loaded
     stats.warnings = dict(conn.execute(
@@ -289,7 +290,7 @@ def _apply_candidates(conn, spec: TableSpec, target, run_id: str, params: dict, 
                    where m.canonical_table = %(t)s and m.disposition = 'LOADED'
                      and not exists (select 1 from _ok o where o._legacy_table = m.legacy_table
                                                           and o._legacy_key = m.legacy_key))
-                 and t.{pk} not in (select {pk} from _ok where _final = 'LOADED')"""
+                 and not exists (select 1 from _ok o where o.{pk} = t.{pk} and o._final = 'LOADED')"""
         ).format(target=target, pk=ident(pk), processed=processed),
         {**p, "actor": PIPELINE_ACTOR},
     ).rowcount
