@@ -418,3 +418,27 @@ def test_chunking_and_schema_do_not_change_the_data(tiny, pg_server_url, monkeyp
             assert conn.execute("select count(*) from hms_truth.defects").fetchone()[0] > 0
     finally:
         _drop_db(pg_server_url, other)
+
+
+def test_every_helper_call_is_inlined(tiny):
+    """Speed guard: a pg_temp helper that the planner cannot inline (e.g. a parameter used twice
+    with a costly argument) costs microseconds per row; EXPLAIN VERBOSE must show none."""
+    import hms_pipeline.legacy.generator as gen
+
+    url, _ = tiny["blueprint"]
+    counts = plan("tiny", "blueprint", DEFAULT_RATES)
+    params = gen._params(42, counts, gen.DEFAULT_AS_OF, DEFAULT_RATES)
+    with psycopg.connect(url) as conn:
+        gen._prepare_session(conn)
+        conn.execute("set search_path to public, hms_truth")
+        for step in STEPS:
+            if step.table == "payment_ledger":  # absent in the blueprint profile; same file as payment_history
+                continue
+            extra = dict(gen.STEP_PARAMS.get(step.table, {}))
+            if "n_rows_key" in extra:
+                extra["n_rows"] = counts[extra.pop("n_rows_key")]
+            query = gen._file_sql(step.file, step.table if step.fmt else None)
+            plan_text = "\n".join(r[0] for r in conn.execute(
+                sql.SQL("explain verbose ") + query, {**params, **extra, "lo": 1, "hi": 10}).fetchall())
+            leftover = sorted(set(re.findall(r"pg_temp[.](\w+)", plan_text)))
+            assert not leftover, f"{step.file}: {leftover}"

@@ -5,10 +5,11 @@
 -- Declared STABLE (not IMMUTABLE) because some bodies use stable built-ins; inlining only requires
 -- the body to be no more volatile than the declaration.
 
--- zero-padded number that never truncates (lpad would cut 12345 to '1234')
+-- zero-padded number that never truncates (lpad would cut 12345 to '1234'); n is used once so the
+-- function inlines even when n is an expression (see reg_at)
 create or replace function pg_temp.pad(n bigint, w int) returns text
 language sql stable parallel safe as
-$$ select lpad(n::text, greatest(w, length(n::text)), '0') $$;
+$$ select regexp_replace(repeat('0', w) || n::text, '^0*([0-9]{' || w || ',})$', '\1') $$;
 
 -- non-negative 63-bit hash of (seed, tag, n)
 create or replace function pg_temp.h(s bigint, t text, n bigint) returns bigint
@@ -68,9 +69,12 @@ create or replace function pg_temp.reg_day(k bigint, np bigint, span int) return
 language sql stable parallel safe as
 $$ select (((2 * k - 1) * span) / (2 * greatest(np, 1)))::int $$;
 
+-- k is used once so that the planner can inline this wherever k is an expression (an inlined SQL
+-- function whose parameter appears twice is not inlined when the argument is costly, and a real
+-- function call per row costs microseconds); the time of day is the fractional part
 create or replace function pg_temp.reg_at(s bigint, k bigint, np bigint, as_of date, span int) returns timestamptz
 language sql stable parallel safe as
-$$ select pg_temp.at(as_of - span + pg_temp.reg_day(k, np, span), 0.14 + 0.40 * pg_temp.r(s, 'reg.time', k)) $$;
+$$ select pg_temp.at(as_of - span, (2 * k - 1) * span / (2.0 * greatest(np, 1))) $$;
 
 -- UHID AH{YY}{MM}-{NNNN}: NNNN is the sequence within the registration month
 create or replace function pg_temp.uhid_of(d date, k bigint, np bigint, as_of date, span int) returns text
@@ -200,14 +204,15 @@ create or replace function pg_temp.batch_med(i bigint, nm bigint) returns bigint
 language sql stable parallel safe as
 $$ select 1 + (i - 1) % greatest(nm, 1) $$;
 
--- batch number of batch i; a reused number repeats batch i-1's (whose medication differs)
+-- batch number of batch i: batch_no_of(s, batch_j(...)); a reused number repeats batch i-1's
+-- (whose medication differs). Callers compute batch_j into a column first (see reg_at on inlining).
+create or replace function pg_temp.batch_j(s bigint, i bigint, rate float8, nb bigint) returns bigint
+language sql stable parallel safe as
+$$ select case when i > 1 and pg_temp.hit(s, 'batch_number_reused', i, rate, nb) then i - 1 else i end $$;
+
 create or replace function pg_temp.batch_no_of(s bigint, j bigint) returns text
 language sql stable parallel safe as
-$$ select 'B' || upper(substr(md5(s::text || ':bn:' || j::text), 1, 3)) || lpad(j::text, 5, '0') $$;
-
-create or replace function pg_temp.batch_no(s bigint, i bigint, rate float8, nb bigint) returns text
-language sql stable parallel safe as
-$$ select pg_temp.batch_no_of(s, case when i > 1 and pg_temp.hit(s, 'batch_number_reused', i, rate, nb) then i - 1 else i end) $$;
+$$ select 'B' || upper(substr(md5(s::text || ':bn:' || j::text), 1, 3)) || pg_temp.pad(j, 5) $$;
 
 -- received date of batch i (within the last 400 days)
 create or replace function pg_temp.batch_received(s bigint, i bigint, as_of date) returns date

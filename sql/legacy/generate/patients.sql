@@ -39,6 +39,8 @@ a as (
            case when pg_temp.hit(s, 'free_text_doctor', n, (rt->>'free_text_doctor')::float8, np)
                 then 1 + (pg_temp.h(s, 'pat.docv', n) %% 4)::int else 0 end as doc_v,
            (array[100, 150, 200])[1 + (pg_temp.h(s, 'pat.opc', n) %% 3)::int] as op_card,
+           pg_temp.first_name(s, 'doc', doc, fm, ff) as doc_first,
+           pg_temp.last_name(s, 'doc', doc, ln) as doc_last,
            (array[300, 400, 500, 600, 800])[1 + (pg_temp.h(s, 'pat.cf', n) %% 5)::int] as cfee
     from k
     offset 0
@@ -116,7 +118,7 @@ select pg_temp.uid(s, 'patients', n),
        case when adm_type in ('inpatient', 'emergency') then (array['General Ward', 'ICU', 'Private', 'Casualty'])[1 + (pg_temp.h(s, 'pat.ward', n) %% 4)::int] end,
        case when adm_type in ('inpatient', 'emergency') then (100 + pg_temp.h(s, 'pat.room', n) %% 300)::text end,
        case when pg_temp.r(s, 'pat.docid', n) < 0.25 then null else pg_temp.uid(s, 'doctors', doc) end,
-       case when pg_temp.r(s, 'pat.docn', n) < 0.9 or doc_v > 0 then pg_temp.doctor_name_variant(s, doc, doc_v, fm, ff, ln) end,
+       case when pg_temp.r(s, 'pat.docn', n) < 0.9 or doc_v > 0 then pg_temp.name_variant(doc_first, doc_last, doc_v) end,
        adm_type = 'inpatient' and pg_temp.r(s, 'pat.isadm', n) < 0.3,
        pg_temp.r(s, 'pat.crit', n) < 0.02,
        pg_temp.mtext(s, 'op_card_amount', n, op_card, (rt->>'text_money')::float8, pin_money),

@@ -20,6 +20,7 @@ t as (
 k as (
     select t.*,
            pg_temp.batch_med(i, nm) as m,
+           pg_temp.batch_j(s, i, (rt->>'batch_number_reused')::float8, nb) as bj,
            pg_temp.pack_size(pg_temp.med_drug(pg_temp.batch_med(i, nm), nseed, ndup), stems, strengths, forms) as pack,
            5 + (pg_temp.h(s, 'drug.mrp', pg_temp.med_drug(pg_temp.batch_med(i, nm), nseed, ndup)) %% 400)::int as mrp,
            case when u < 0.25 then 'purchase' when u < 0.65 then 'sale' when u < 0.75 then 'adjustment'
@@ -54,7 +55,7 @@ select pg_temp.uid(s, tg, n),
        case when td < (total_from::timestamp at time zone 'UTC') then 0 else round(abs(qty) * price, 2) end,
        case when badbatch then 'BX' || upper(substr(md5(s::text || ':' || tg || ':bx:' || n::text), 1, 6))
             when pg_temp.r(s, tg || '.nobn', n) < 0.05 then null
-            else pg_temp.batch_no(s, i, (rt->>'batch_number_reused')::float8, nb) end,
+            else pg_temp.batch_no_of(s, bj) end,
        case when pg_temp.r(s, tg || '.exp', n) < 0.6 then pg_temp.batch_received(s, i, as_of) + 700 end,
        null::uuid,
        case when ttype = 'sale' and not dispensing then pg_temp.uid(s, 'billing', pg_temp.ri(s, tg || '.bill', n, nbill)) end,

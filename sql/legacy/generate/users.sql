@@ -12,19 +12,20 @@ u as (
     from p, generate_series(%(lo)s::bigint, %(hi)s::bigint) n
     offset 0
 ),
+u2 as (select u.*, pg_temp.pat_person(s, pk, (rt->>'duplicate_patient')::float8, np) as pq from u offset 0),
 named as (
-    select u.*,
+    select u2.*,
            case kind when 'doc' then pg_temp.first_name(s, 'doc', n, fm, ff)
                      when 'staff' then pg_temp.first_name(s, 'usr', n, fm, ff)
-                     else pg_temp.first_name(s, 'pat', pg_temp.pat_person(s, pk, (rt->>'duplicate_patient')::float8, np), fm, ff)
+                     else pg_temp.first_name(s, 'pat', pq, fm, ff)
            end as fname,
            case kind when 'doc' then pg_temp.last_name(s, 'doc', n, ln)
                      when 'staff' then pg_temp.last_name(s, 'usr', n, ln)
-                     else pg_temp.last_name(s, 'pat', pg_temp.pat_person(s, pk, (rt->>'duplicate_patient')::float8, np), ln)
+                     else pg_temp.last_name(s, 'pat', pq, ln)
            end as lname,
            case when kind = 'pat' then pg_temp.uhid(pk, np, as_of, span) end as uhid,
            pg_temp.pick(sp, s, 'doc.spec', n) as spec
-    from u
+    from u2
     offset 0
 )
 insert into users (id, auth_id, employee_id, name, email, role, specialization, department, phone, address,
