@@ -97,7 +97,18 @@ def run_phase(phase: str, settings: Settings, *, quiet: bool = False, full: bool
         run_config=_run_config(job, full),
     )
     print_run_summary(instance, result, time.monotonic() - started, out=sys.stdout)
+    _write_report(instance, result.run_id, defs)
     return result.success
+
+
+def _write_report(instance, run_id: str, defs) -> None:
+    """The validation report of a CLI run (the sensors do it for runs launched from the UI)."""
+    from hms_pipeline.quality.sensors import phases_from_defs, write_report_for_run
+    from hms_pipeline.resources import HmsDatabaseResource
+
+    path = write_report_for_run(instance, run_id, HmsDatabaseResource(), phases_from_defs(defs))
+    if path:
+        print(f"validation report: {path}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -227,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo.add_argument("--seed", type=int, default=42)
     p_demo.add_argument("--profile", choices=["blueprint", "live"], default="blueprint")
     p_demo.set_defaults(func=cmd_demo)
+
+    from hms_pipeline.cli_report import add_report_parser
+
+    add_report_parser(sub)
 
     p_dev = sub.add_parser("dev", help="start the Dagster UI (dagster dev) on the product's instance")
     p_dev.add_argument("--port", type=int, default=3000)

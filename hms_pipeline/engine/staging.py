@@ -106,11 +106,37 @@ def discover_legacy_tables(conn: psycopg.Connection, schema: str, names: list[st
     return found
 
 
+
+
+def absent_tables(present: list[LegacyTable], names: list[str]) -> list[LegacyTable]:
+    """Contract tables the legacy side lacks (or has only as a view that aliases another table), in
+    the contract's shape, so every transform finds its ``stg`` table (empty) in every profile."""
+    from hms_pipeline.legacy.schema import contract
+
+    have = {t.name for t in present}
+    c = contract()
+    out = []
+    for name in names:
+        if name in have or name in EXCLUDED_TABLES:
+            continue
+        columns = [(col.name, col.type) for col in c.columns_of(name)]
+        key = next((col.name for col in c.columns_of(name) if col.pk), "id")
+        out.append(LegacyTable(name, columns, key, None))
+    return out
+
+
+def _stage_absent(conn: psycopg.Connection, table: LegacyTable, result: dict) -> None:
+    """An absent legacy table stages as empty; rows staged before it vanished are marked deleted."""
+    ensure_stage_table(conn, table, compare_types=False)  # contract spellings (int, varchar(n)) differ from the catalog's
+    deleted = _mark_deleted(conn, table, sql.SQL("(select null::text as _key where false)"))
+    result[table.name] = {"changed": 0, "deleted": deleted, "incremental": False, "absent": True}
+
+
 def _stg(name: str) -> sql.Identifier:
     return sql.Identifier("stg", name)
 
 
-def ensure_stage_table(conn: psycopg.Connection, table: LegacyTable) -> bool:
+def ensure_stage_table(conn: psycopg.Connection, table: LegacyTable, *, compare_types: bool = True) -> bool:
     """Create ``stg.<table>`` with the legacy columns (recreate it if the legacy shape changed).
     Returns True when it was (re)created (everything will then count as changed)."""
     existing = conn.execute(
@@ -121,7 +147,7 @@ def ensure_stage_table(conn: psycopg.Connection, table: LegacyTable) -> bool:
     wanted_cols = table.column_names + list(ENGINE_COLUMNS)
     if existing[0] is not None:
         have = list(zip(existing[0], existing[1]))[: len(table.columns)]
-        if existing[0] == wanted_cols and have == table.columns:
+        if existing[0] == wanted_cols and (have == table.columns or not compare_types):
             return False
         conn.execute(sql.SQL("drop table {}").format(_stg(table.name)))  # stg is the engine's own copy
     defs = [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in table.columns]
@@ -260,6 +286,8 @@ def stage_same_database(conn: psycopg.Connection, schema: str, names: list[str],
                 deleted = _mark_deleted(conn, table, keys)
                 _save_watermark(conn, table, _max_watermark(conn, schema, table), run_id)
                 result[table.name] = {"changed": changed, "deleted": deleted, "incremental": since is not None}
+            for table in absent_tables(tables, names):
+                _stage_absent(conn, table, result)
             seq = _record(conn, run_id, "same-database", full, result, started_at)
     finally:
         conn.isolation_level = None
@@ -306,6 +334,8 @@ def stage_separate_server(conn: psycopg.Connection, legacy_url: str, schema: str
                 conn.execute("drop table _cand; drop table _keys")
                 _save_watermark(conn, table, _max_watermark(lconn, schema, table), run_id)
                 result[table.name] = {"changed": changed, "deleted": deleted, "incremental": since is not None}
+            for table in absent_tables(tables, names):
+                _stage_absent(conn, table, result)
             seq = _record(conn, run_id, "separate-server", full, result, started_at)
     return StageResult(run_id, "separate-server", seq, full, result, time.monotonic() - started)
 

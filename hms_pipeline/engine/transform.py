@@ -227,8 +227,13 @@ def _apply_candidates(conn, spec: TableSpec, target, run_id: str, params: dict, 
     conn.execute("analyze _ok")
     loaded = conn.execute("select count(*) filter (where _final = 'LOADED'), count(*) filter (where _final = 'MERGED') from _ok").fetchone()
     stats.candidates, stats.merged = loaded
+    # a row may carry several warnings (detail.warns) or one (detail.warn); each is counted
     stats.warnings = dict(conn.execute(
-        "select _detail->>'warn', count(*) from _ok where _detail ? 'warn' group by 1 order by 1").fetchall())
+        """select w, count(*) from _ok,
+                  jsonb_array_elements_text(case when jsonb_typeof(_detail -> 'warns') = 'array'
+                                                 then _detail -> 'warns' else jsonb_build_array(_detail ->> 'warn') end) as w
+           where _detail ? 'warn' or _detail ? 'warns'
+           group by 1 order by 1""").fetchall())
 
     # 4. upsert
     cols_sql = sql.SQL(", ").join(ident(c) for c in data_cols)

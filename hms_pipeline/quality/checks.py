@@ -12,16 +12,38 @@ when a check runs, so loading the code location stays fast.
 """
 
 # No "from __future__ import annotations": Dagster reads the check function's annotations at runtime.
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
+from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from hms_pipeline.paths import EXPECTATIONS_DIR
 from hms_pipeline.quality.suites import load_suite, suite_path
 from hms_pipeline.resources import HmsDatabaseResource
 
 CHECK_NAME = "expectations"
+
+
+def data_fingerprint(conn, table: str, suite_file: Path) -> str:
+    """What a suite's result depends on: the suite file, the legacy snapshot and every pipeline
+    write so far (global), and this table's row count and latest ``updated_at`` (catches edits made
+    outside the pipeline). Equal fingerprints => the previous outcome still holds."""
+    schema, name = table.split(".")
+    has_updated_at = conn.execute(
+        "select exists (select 1 from pg_attribute where attrelid = %s::regclass and attname = 'updated_at')",
+        (table,)).fetchone()[0]
+    stamp = sql.SQL("max(updated_at)::text") if has_updated_at else sql.SQL("''")
+    rows, latest = conn.execute(
+        sql.SQL("select count(*), {} from {}").format(stamp, sql.Identifier(schema, name))).fetchone()
+    snapshot, writes = conn.execute(
+        """select (select coalesce(max(snapshot_seq), 0) from etl.stage_runs),
+                  (select coalesce(sum(written + soft_deleted), 0) from etl.run_stats)"""
+    ).fetchone()
+    suite_md5 = hashlib.md5(Path(suite_file).read_bytes()).hexdigest()
+    return f"{suite_md5}:{snapshot}:{writes}:{rows}:{latest}"
 
 
 def run_dir(reports_dir: Path, run_id: str) -> Path:
@@ -53,15 +75,38 @@ def suite_check(table: str, *, check_name: str = CHECK_NAME,
         description=description,
     )
     def _check(context: dg.AssetCheckExecutionContext, hms_db: HmsDatabaseResource) -> dg.AssetCheckResult:
-        from hms_pipeline.quality.gx_runner import run_suite
+        from hms_pipeline.quality.gx_runner import SuiteOutcome, run_suite
 
         settings = hms_db.settings()
         current = load_suite(table, root)  # re-read: a reviewer may have edited the file
-        outcome = run_suite(hms_db.canonical_url(), table, current, run_id=context.run.run_id)
-        outcome.write(outcome_path(settings.reports_dir, context.run.run_id, table))
-        context.log.info(outcome.summary_line())
-        report = run_dir(settings.reports_dir, context.run.run_id) / "index.html"
-        return outcome.to_check_result(report_path=report)
+        run_id = context.run.run_id
+        with hms_db.connect() as conn:
+            fingerprint = data_fingerprint(conn, table, suite_path(table, root))
+            previous = conn.execute(
+                "select outcome, run_id from etl.suite_state where canonical_table = %s and fingerprint = %s",
+                (table, fingerprint),
+            ).fetchone()
+        reused_from = None
+        if previous is not None:
+            outcome = SuiteOutcome.from_dict(previous[0])
+            reused_from = previous[1]
+        else:
+            outcome = run_suite(hms_db.canonical_url(), table, current, run_id=run_id)
+            with hms_db.connect() as conn:
+                conn.execute(
+                    """insert into etl.suite_state (canonical_table, fingerprint, outcome, run_id)
+                       values (%s, %s, %s, %s)
+                       on conflict (canonical_table) do update set fingerprint = excluded.fingerprint,
+                           outcome = excluded.outcome, run_id = excluded.run_id, evaluated_at = now()""",
+                    (table, fingerprint, Jsonb(outcome.to_dict()), run_id),
+                )
+        outcome.write(outcome_path(settings.reports_dir, run_id, table))
+        context.log.info(outcome.summary_line() + (f" (unchanged since run {reused_from})" if reused_from else ""))
+        report = run_dir(settings.reports_dir, run_id) / "index.html"
+        result = outcome.to_check_result(report_path=report)
+        if reused_from:
+            result = result._replace(metadata={**result.metadata, "reused_from_run": dg.MetadataValue.text(reused_from)})
+        return result
 
     return _check
 

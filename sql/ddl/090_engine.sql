@@ -104,3 +104,14 @@ join core.persons as p on p.person_id = s.person_id
 where s.deleted_at is null
 group by 2
 having count(*) = 1;
+
+-- The last evaluation of each table's expectation suite, reused while nothing it reads changed
+-- (same suite file, same legacy snapshot, no pipeline write since, same row count and
+-- max(updated_at) of the table): a no-change delta run does not pay for the suites again.
+create table if not exists etl.suite_state (
+    canonical_table text primary key,
+    fingerprint text not null,
+    outcome jsonb not null,
+    run_id text not null,
+    evaluated_at timestamptz not null default now()
+);
