@@ -284,6 +284,8 @@ def stage_same_database(conn: psycopg.Connection, schema: str, names: list[str],
                     sql.Identifier(table.key_column), sql.Identifier(schema, table.name)
                 )
                 deleted = _mark_deleted(conn, table, keys)
+                if changed + deleted > 1000:
+                    conn.execute(sql.SQL("analyze {}").format(_stg(table.name)))
                 _save_watermark(conn, table, _max_watermark(conn, schema, table), run_id)
                 result[table.name] = {"changed": changed, "deleted": deleted, "incremental": since is not None}
             for table in absent_tables(tables, names):
@@ -332,6 +334,8 @@ def stage_separate_server(conn: psycopg.Connection, legacy_url: str, schema: str
                 changed = _merge_rows(conn, table, sql.SQL("_cand"))
                 deleted = _mark_deleted(conn, table, sql.SQL("_keys"))
                 conn.execute("drop table _cand; drop table _keys")
+                if changed + deleted > 1000:
+                    conn.execute(sql.SQL("analyze {}").format(_stg(table.name)))
                 _save_watermark(conn, table, _max_watermark(lconn, schema, table), run_id)
                 result[table.name] = {"changed": changed, "deleted": deleted, "incremental": since is not None}
             for table in absent_tables(tables, names):

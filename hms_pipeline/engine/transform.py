@@ -28,6 +28,7 @@ from hms_pipeline.engine.spec import TableSpec
 from hms_pipeline.lib.sqlrun import read_sql
 
 PIPELINE_ACTOR = "hms-pipeline"
+ANALYZE_AFTER = 1000  # rows written in one step beyond which the step refreshes planner statistics
 AUDIT_COLUMNS = {"created_at", "updated_at", "created_by", "updated_by", "deleted_at"}
 
 
@@ -263,9 +264,11 @@ def _apply_candidates(conn, spec: TableSpec, target, run_id: str, params: dict, 
         raise TransformError(f"loading {spec.name} failed: {exc.diag.message_primary} "
                              f"({exc.diag.constraint_name or exc.sqlstate})") from exc
     stats.unchanged = stats.candidates - stats.written
+    if stats.written > ANALYZE_AFTER:
+        conn.execute(sql.SQL("analyze {}").format(target))  # later transforms join it
 
     # 5. provenance
-    conn.execute(
+    mapped = conn.execute(
         sql.SQL(
             """insert into ops.legacy_id_map (legacy_table, legacy_key, canonical_table, canonical_id,
                                               disposition, run_id, mapped_at)
@@ -277,7 +280,11 @@ def _apply_candidates(conn, spec: TableSpec, target, run_id: str, params: dict, 
                      is distinct from (excluded.canonical_id, excluded.disposition)"""
         ).format(pk=ident(pk)),
         p,
-    )
+    ).rowcount
+
+    if mapped > ANALYZE_AFTER:
+        # fresh statistics, or the planner estimates one row and picks nested loops (minutes at 100k)
+        conn.execute("analyze ops.legacy_id_map")
 
     # 6. soft-delete what no longer loads: processed keys (all keys, for derived tables) that gave
     # no loadable row this run. Tables without deleted_at (ref.codes) keep their rows.
@@ -287,15 +294,23 @@ def _apply_candidates(conn, spec: TableSpec, target, run_id: str, params: dict, 
         sql.SQL("join _todo d on d.legacy_table = m.legacy_table and d.key = split_part(m.legacy_key, '#', 1)")
         if spec.sources else sql.SQL("")
     )
+    # Two set-based steps (hash anti-joins) rather than one correlated statement: at 100k rows the
+    # planner turned the single-statement form into nested loops.
+    conn.execute(
+        sql.SQL(
+            """create temp table _stale on commit drop as
+               select distinct m.canonical_id from ops.legacy_id_map m {processed}
+               left join _ok o on o._legacy_table = m.legacy_table and o._legacy_key = m.legacy_key
+               where m.canonical_table = %(t)s and m.disposition = 'LOADED' and o._legacy_key is null"""
+        ).format(processed=processed),
+        p,
+    )
+    conn.execute(sql.SQL("delete from _stale s using _ok o where o.{pk} = s.canonical_id and o._final = 'LOADED'")
+                 .format(pk=ident(pk)))
     stats.soft_deleted = conn.execute(
         sql.SQL(
             """update {target} t set deleted_at = now(), updated_by = %(actor)s
-               where t.deleted_at is null and t.{pk} in (
-                   select m.canonical_id from ops.legacy_id_map m {processed}
-                   where m.canonical_table = %(t)s and m.disposition = 'LOADED'
-                     and not exists (select 1 from _ok o where o._legacy_table = m.legacy_table
-                                                          and o._legacy_key = m.legacy_key))
-                 and not exists (select 1 from _ok o where o.{pk} = t.{pk} and o._final = 'LOADED')"""
-        ).format(target=target, pk=ident(pk), processed=processed),
-        {**p, "actor": PIPELINE_ACTOR},
+               from _stale s where t.{pk} = s.canonical_id and t.deleted_at is null"""
+        ).format(target=target, pk=ident(pk)),
+        {"actor": PIPELINE_ACTOR},
     ).rowcount

@@ -11,7 +11,7 @@
 --   * doctors have no name (it lives in users.name): MERGED into their user's person, found by
 --     users.id or users.auth_id (Q25); a doctor with no user is quarantined (ORPHAN_FK).
 -- Fabricated values (Q23) are not carried: names 'Patient <UHID>' and e-mails '<UHID>@annam.com'
--- become NULL and are counted as WARNs.
+-- become NULL and are counted as WARNs; so does a date of birth after the registration date.
 with patients as (
     select
         s.*,
@@ -132,23 +132,26 @@ person_data as (
         case when p.is_fabricated_name then null
              else nullif(substr(regexp_replace(trim(p.name), '\s+', ' ', 'g'),
                                 length(split_part(regexp_replace(trim(p.name), '\s+', ' ', 'g'), ' ', 1)) + 2), '') end as last_name,
-        p.date_of_birth as dob,
+        case when p.date_of_birth > (p.created_at at time zone %(facility_tz)s)::date then null
+             else p.date_of_birth end as dob,  -- born after registering: a future date, not carried
         g.display as sex,
         case when length(p.mobile) = 10 then '+91' || p.mobile end as phone,
         case when lower(p.email) = lower(p.patient_id) || '@annam.com' then null else lower(p.email) end as email,
         jsonb_strip_nulls(jsonb_build_object('line', p.address, 'place', p.place, 'city', p.city,
                                              'state', p.state, 'pincode', p.pincode)) as address,
         p.created_at,
-        case when p.is_fabricated_name then 'FABRICATED_NAME'
-             when lower(p.email) = lower(p.patient_id) || '@annam.com' then 'FABRICATED_EMAIL'
-             when p.gender is not null and g.display is null then 'UNMAPPED_VALUE' end as warn
+        array_remove(array[
+            case when p.is_fabricated_name then 'FABRICATED_NAME' end,
+            case when lower(p.email) = lower(p.patient_id) || '@annam.com' then 'FABRICATED_EMAIL' end,
+            case when p.date_of_birth > (p.created_at at time zone %(facility_tz)s)::date then 'FUTURE_DATE' end,
+            case when p.gender is not null and g.display is null then 'UNMAPPED_VALUE' end], null) as warns
     from patients as p
     left join ref.codes as g on g.system = 'map:patients.gender' and g.code = lower(trim(p.gender))
 
     union all
 
     select
-        case when u.role = 'patient' then 'users-patient' else 'users' end,
+        'users',
         u._key,
         split_part(regexp_replace(regexp_replace(trim(u.name), '^(dr\.?\s+)', '', 'i'), '\s+', ' ', 'g'), ' ', 1),
         nullif(substr(regexp_replace(regexp_replace(trim(u.name), '^(dr\.?\s+)', '', 'i'), '\s+', ' ', 'g'),
@@ -159,7 +162,7 @@ person_data as (
         case when u.role = 'patient' and lower(u.email) like '%%@annam.com' then null else lower(u.email) end,
         case when u.address is not null then jsonb_build_object('line', u.address) end,
         u.created_at,
-        null::text
+        array[]::text[]
     from users as u
 
     union all
@@ -176,7 +179,7 @@ person_data as (
         lower(s.email),
         null::jsonb,
         s.created_at,
-        null::text
+        array[]::text[]
     from stg.staff as s
     where not s._deleted
 ),
@@ -198,12 +201,11 @@ final as (
         r.reason as _reason,
         case
             when r.reason is not null then jsonb_build_object('rule', 'doctor must have a users row (users.id or users.auth_id)')
-            when d.warn is not null and r.src = r.person_src and r._key = r.person_key then jsonb_build_object('warn', d.warn)
+            when cardinality(d.warns) > 0 and r.src = r.person_src and r._key = r.person_key
+                then jsonb_build_object('warn', d.warns[1], 'warns', to_jsonb(d.warns))
         end as _detail
     from resolved as r
-    left join person_data as d
-        on d.person_key = r.person_key
-       and (d.person_src = r.person_src or (r.person_src = 'users' and d.person_src = 'users-patient'))
+    left join person_data as d on d.person_src = r.person_src and d.person_key = r.person_key
 )
 
 select * from final
