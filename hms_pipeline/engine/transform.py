@@ -91,7 +91,15 @@ def snapshot_seq(conn: psycopg.Connection, run_id: str) -> int:
     return row[0]
 
 
-def _build_todo(conn, spec: TableSpec, since: int, upto: int, full: bool) -> int:
+def _something_written(conn, run_id: str) -> bool:
+    """Did this run write anything yet (any canonical table, ref.codes included)? Quarantined rows
+    are retried only then: with nothing new upstream, a retry would give the same verdict."""
+    return conn.execute(
+        "select exists (select 1 from etl.run_stats where run_id = %s and written + soft_deleted > 0)", (run_id,)
+    ).fetchone()[0]
+
+
+def _build_todo(conn, spec: TableSpec, since: int, upto: int, full: bool, retry_quarantined: bool = True) -> int:
     conn.execute("create temp table _todo (legacy_table text, key text, primary key (legacy_table, key)) on commit drop")
     for src in spec.sources:
         if not stage_exists(conn, src.legacy_table):
@@ -104,13 +112,14 @@ def _build_todo(conn, spec: TableSpec, since: int, upto: int, full: bool) -> int
                 sql.SQL("insert into _todo select %s, _key from {} where _change_seq > %s and _change_seq <= %s").format(stg),
                 (src.legacy_table, since, upto),
             )
-        conn.execute(
-            """insert into _todo
-               select distinct legacy_table, split_part(legacy_key, '#', 1) from ops.quarantine
-               where target_table = %s and legacy_table = %s and resolved_at is null
-               on conflict do nothing""",
-            (spec.name, src.legacy_table),
-        )
+        if retry_quarantined:
+            conn.execute(
+                """insert into _todo
+                   select distinct legacy_table, split_part(legacy_key, '#', 1) from ops.quarantine
+                   where target_table = %s and legacy_table = %s and resolved_at is null
+                   on conflict do nothing""",
+                (spec.name, src.legacy_table),
+            )
     conn.execute("analyze _todo")
     return conn.execute("select count(*) from _todo").fetchone()[0]
 
@@ -139,7 +148,8 @@ def apply_table(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, full:
         row = conn.execute("select applied_seq from etl.apply_state where canonical_table = %s", (spec.name,)).fetchone()
         since = 0 if (full or row is None) else row[0]
         if spec.sources:
-            stats.todo = _build_todo(conn, spec, since, upto, full or row is None)
+            retry = full or row is None or since < upto or _something_written(conn, run_id)
+            stats.todo = _build_todo(conn, spec, since, upto, full or row is None, retry_quarantined=retry)
         else:
             # Derived tables (vocabularies, settings) have no legacy rows of their own: recompute them
             # whole every run; the upsert still writes only what changed.
@@ -205,13 +215,20 @@ def _apply_candidates(conn, spec: TableSpec, target, run_id: str, params: dict, 
            set detail = excluded.detail, run_id = excluded.run_id, last_seen_at = now(), resolved_at = null""",
         p,
     ).rowcount
+    if stats.quarantined > ANALYZE_AFTER:
+        conn.execute("analyze ops.quarantine")
     conn.execute(
         """update ops.quarantine q set resolved_at = now(), run_id = %(run)s
-           where q.target_table = %(t)s and q.resolved_at is null
-             and exists (select 1 from _todo t where t.legacy_table = q.legacy_table
-                                                  and t.key = split_part(q.legacy_key, '#', 1))
-             and not exists (select 1 from _cand c where c._legacy_table = q.legacy_table
-                              and c._legacy_key = q.legacy_key and c._reason = q.reason_code)""",
+           from (
+               select q2.legacy_table, q2.legacy_key, q2.reason_code
+               from ops.quarantine q2
+               join _todo t on t.legacy_table = q2.legacy_table and t.key = split_part(q2.legacy_key, '#', 1)
+               left join _cand c on c._legacy_table = q2.legacy_table and c._legacy_key = q2.legacy_key
+                                and c._reason = q2.reason_code
+               where q2.target_table = %(t)s and q2.resolved_at is null and c._legacy_key is null
+           ) as r
+           where q.target_table = %(t)s and q.legacy_table = r.legacy_table and q.legacy_key = r.legacy_key
+             and q.reason_code = r.reason_code""",
         p,
     )
 

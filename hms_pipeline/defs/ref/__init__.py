@@ -34,7 +34,17 @@ def codes(context: dg.AssetExecutionContext, hms_db: HmsDatabaseResource):
     with hms_db.connect() as conn:
         with conn.transaction():
             conn.execute("select set_config('hms.run_id', %s, true)", (context.run_id,))
+            before = conn.execute("select count(*), md5(string_agg(code || system || coalesce(display, ''), ',' order by code, system)) from ref.codes").fetchone()
             run_sql_file(conn, sql_file("ref", "codes.sql"))
+            after = conn.execute("select count(*), md5(string_agg(code || system || coalesce(display, ''), ',' order by code, system)) from ref.codes").fetchone()
+            # recorded like a canonical table, so that a mapping change retries quarantined rows
+            conn.execute(
+                """insert into etl.run_stats (run_id, canonical_table, candidates, written, unchanged, quarantined,
+                                              merged, soft_deleted, seconds)
+                   values (%s, 'ref.codes', %s, %s, 0, 0, 0, 0, 0)
+                   on conflict (run_id, canonical_table) do update set written = excluded.written""",
+                (context.run_id, after[0], 0 if before == after else abs(after[0] - before[0]) or 1),
+            )
         mappings, legacy = conn.execute(
             "select count(*) filter (where system like 'map:%%'), count(*) filter (where system like 'legacy.%%') from ref.codes"
         ).fetchone()
