@@ -61,6 +61,27 @@ def floor(url: str, schema: str) -> tuple[int, float]:
     return total, seconds
 
 
+def step_seconds(result) -> dict[str, float]:
+    """Wall seconds per Dagster step (asset or check) of a run."""
+    starts, out = {}, {}
+    for e in result.all_events:
+        if e.event_type_value == "STEP_START":
+            starts[e.step_key] = e.timestamp
+        elif e.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and e.step_key in starts:
+            out[e.step_key] = e.timestamp - starts[e.step_key]
+    return out
+
+
+def print_breakdown(result, total: float) -> None:
+    steps = step_seconds(result)
+    checks = sum(v for k, v in steps.items() if k.endswith("_expectations"))
+    assets = sum(v for k, v in steps.items() if not k.endswith("_expectations"))
+    top = sorted(steps.items(), key=lambda kv: -kv[1])[:8]
+    print(f"  steps: assets {assets:.1f}s, GX suite checks {checks:.1f}s ({100 * checks / total:.0f}% of the run), "
+          f"Dagster and other overhead {total - assets - checks:.1f}s")
+    print("  slowest steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in top))
+
+
 def run_phase(url: str) -> tuple[float, bool]:
     import dagster as dg
 
@@ -73,7 +94,9 @@ def run_phase(url: str) -> tuple[float, bool]:
         instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
     )
-    return time.perf_counter() - started, result.success
+    seconds = time.perf_counter() - started
+    print_breakdown(result, seconds)
+    return seconds, result.success
 
 
 def main() -> None:

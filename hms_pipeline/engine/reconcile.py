@@ -12,10 +12,11 @@ plus FK integrity of what was written: no live row of the table points at a soft
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from hms_pipeline.engine.spec import TableSpec
 from hms_pipeline.engine.transform import stage_exists, target_columns
@@ -37,6 +38,13 @@ class Reconciliation:
     table: str
     sources: list[SourceFigures]
     fk_violations: dict[str, int]
+
+    def to_json(self) -> dict:
+        return {"table": self.table, "sources": [asdict(s) for s in self.sources], "fk_violations": self.fk_violations}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Reconciliation":
+        return cls(d["table"], [SourceFigures(**s) for s in d["sources"]], d["fk_violations"])
 
     @property
     def ok(self) -> bool:
@@ -94,6 +102,28 @@ join pg_attribute af on af.attrelid = c.confrelid and af.attnum = c.confkey[1]
 where c.conrelid = %s::regclass and c.contype = 'f' and array_length(c.conkey, 1) = 1
 order by 1
 """
+
+
+def reconcile_or_reuse(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, idle: bool) -> Reconciliation:
+    """``reconcile`` unless the table is ``idle`` this run (nothing processed for it and nothing
+    written anywhere in the run) and its last reconciliation passed: then the snapshot and the
+    canonical side are what they were, and so are the figures."""
+    if idle:
+        row = conn.execute(
+            "select figures from etl.reconcile_state where canonical_table = %s and ok", (spec.name,)
+        ).fetchone()
+        conn.rollback()
+        if row is not None:
+            return Reconciliation.from_json(row[0])
+    recon = reconcile(conn, spec)
+    with conn.transaction():
+        conn.execute(
+            """insert into etl.reconcile_state (canonical_table, figures, ok, run_id) values (%s, %s, %s, %s)
+               on conflict (canonical_table) do update set figures = excluded.figures, ok = excluded.ok,
+                   run_id = excluded.run_id, evaluated_at = now()""",
+            (spec.name, Jsonb(recon.to_json()), recon.ok, run_id),
+        )
+    return recon
 
 
 def reconcile(conn: psycopg.Connection, spec: TableSpec) -> Reconciliation:

@@ -91,7 +91,7 @@ def snapshot_seq(conn: psycopg.Connection, run_id: str) -> int:
     return row[0]
 
 
-def _something_written(conn, run_id: str) -> bool:
+def something_written(conn, run_id: str) -> bool:
     """Did this run write anything yet (any canonical table, ref.codes included)? Quarantined rows
     are retried only then: with nothing new upstream, a retry would give the same verdict."""
     return conn.execute(
@@ -148,7 +148,7 @@ def apply_table(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, full:
         row = conn.execute("select applied_seq from etl.apply_state where canonical_table = %s", (spec.name,)).fetchone()
         since = 0 if (full or row is None) else row[0]
         if spec.sources:
-            retry = full or row is None or since < upto or _something_written(conn, run_id)
+            retry = full or row is None or since < upto or something_written(conn, run_id)
             stats.todo = _build_todo(conn, spec, since, upto, full or row is None, retry_quarantined=retry)
         else:
             # Derived tables (vocabularies, settings) have no legacy rows of their own: recompute them

@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from hms_pipeline.engine.reconcile import reconcile
+from hms_pipeline.engine.reconcile import reconcile_or_reuse
 from hms_pipeline.engine.spec import TableSpec
-from hms_pipeline.engine.transform import apply_table
+from hms_pipeline.engine.transform import apply_table, something_written
 from hms_pipeline.resources import BackfillOptions, HmsDatabaseResource
 
 LEGACY_SNAPSHOT_KEY = dg.AssetKey(["etl", "legacy_snapshot"])
@@ -56,7 +56,8 @@ def canonical_table_asset(spec: TableSpec) -> dg.AssetsDefinition:
         with hms_db.connect() as conn:
             stats = apply_table(conn, spec, context.run_id, full=backfill_options.full_refresh,
                                 params=transform_params(hms_db))
-            recon = reconcile(conn, spec)
+            idle = not backfill_options.full_refresh and stats.todo == 0 and not something_written(conn, context.run_id)
+            recon = reconcile_or_reuse(conn, spec, context.run_id, idle=idle)
         context.log.info(
             "%s: %d candidates, %d written, %d unchanged, %d merged, %d quarantined, %d soft-deleted in %.2fs",
             spec.name, stats.candidates, stats.written, stats.unchanged, stats.merged, stats.quarantined,

@@ -115,3 +115,13 @@ create table if not exists etl.suite_state (
     run_id text not null,
     evaluated_at timestamptz not null default now()
 );
+
+-- The last reconciliation of each canonical table; a run that processed nothing for the table and
+-- wrote nothing anywhere reuses it instead of rescanning (no-change delta runs stay cheap).
+create table if not exists etl.reconcile_state (
+    canonical_table text primary key,
+    figures jsonb not null,
+    ok boolean not null,
+    run_id text not null,
+    evaluated_at timestamptz not null default now()
+);
