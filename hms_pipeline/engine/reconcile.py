@@ -142,9 +142,9 @@ def reconcile(conn: psycopg.Connection, spec: TableSpec) -> Reconciliation:
             pk=sql.Identifier(pk),
             live=live,
         )
-        seen, loaded, merged, quarantined, missing = conn.execute(
+        seen, loaded, merged, quarantined, missing = (int(v) for v in conn.execute(
             query, {"src": src.legacy_table, "t": spec.name}
-        ).fetchone()
+        ).fetchone())
         reasons = dict(
             conn.execute(
                 """select reason_code, count(*) from ops.quarantine
