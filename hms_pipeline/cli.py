@@ -132,12 +132,34 @@ def _parse_scale(value: str) -> str | int:
     return n
 
 
+def guard_synthetic_target(url: str, schema: str, force: bool) -> None:
+    """The generator drops and re-creates the legacy schema. Refuse when that schema holds tables
+    the generator did not make (no ``hms_truth`` beside it): it may be a real legacy database."""
+    if force:
+        return
+    with db.connect(url) as conn:
+        tables, generated = conn.execute(
+            """select (select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                       where n.nspname = %s and c.relkind in ('r', 'v', 'p')),
+                      to_regclass('hms_truth.run') is not null""",
+            (schema,),
+        ).fetchone()
+    if tables and not generated:
+        err = CliError(
+            f"schema {schema!r} of {db.redact_url(url)} holds {tables} tables the synthetic generator did not "
+            "create; generating would drop them. Use an empty database (or pass --force)."
+        )
+        err.exit_code = 2
+        raise err
+
+
 def cmd_legacy(args: argparse.Namespace) -> int:
     settings = _settings()
     url = db.legacy_url(settings)
     if args.legacy_command == "generate":
         from hms_pipeline.legacy.generator import generate
 
+        guard_synthetic_target(url, settings.legacy_schema, args.force)
         print(f"legacy database: {_where(settings, url)}, schema {settings.legacy_schema}")
         report = generate(
             url,
@@ -174,6 +196,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from hms_pipeline.legacy.generator import generate
     except ImportError:
         return 0
+    guard_synthetic_target(db.legacy_url(settings), settings.legacy_schema, args.force)
     report = generate(
         db.legacy_url(settings), schema=settings.legacy_schema, scale=args.scale, seed=args.seed,
         profile=args.profile, progress=sys.stderr.isatty(),
@@ -230,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_gen.add_argument("--profile", choices=["blueprint", "live"], default="blueprint")
     p_gen.add_argument("--as-of", type=dt.date.fromisoformat, default=None, dest="as_of",
                        help="date the data is laid out against (YYYY-MM-DD; fixed default)")
+    p_gen.add_argument("--force", action="store_true",
+                       help="drop the legacy schema even if the generator did not create it")
     leg_sub.add_parser("profile", help="print the legacy profile")
     p_leg.set_defaults(func=cmd_legacy)
 
@@ -237,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo.add_argument("--scale", type=_parse_scale, default="demo")
     p_demo.add_argument("--seed", type=int, default=42)
     p_demo.add_argument("--profile", choices=["blueprint", "live"], default="blueprint")
+    p_demo.add_argument("--force", action="store_true",
+                        help="let the demo drop a legacy schema it did not create")
     p_demo.set_defaults(func=cmd_demo)
 
     from hms_pipeline.cli_report import add_report_parser

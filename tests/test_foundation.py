@@ -110,3 +110,18 @@ def test_definitions_snapshot():
     assert "canonical_schema" in keys
     job = defs.resolve_job_def("phase_schema")
     assert job.executor_def.name == "in_process"
+
+
+def test_generator_refuses_to_drop_a_legacy_schema_it_did_not_create(fresh_db, tmp_path):
+    with psycopg.connect(fresh_db) as conn:
+        conn.execute("create table public.patients (id int)")
+        conn.commit()
+    env = {"HMS_DATABASE_URL": fresh_db, "HMS_HOME": str(tmp_path)}
+    proc = cli("legacy", "generate", "--scale", "tiny", env_extra=env)
+    assert proc.returncode == 2 and "did not" in proc.stderr
+    with psycopg.connect(fresh_db) as conn:
+        assert conn.execute("select to_regclass('public.patients') is not null").fetchone() == (True,)
+    forced = cli("legacy", "generate", "--scale", "tiny", "--force", env_extra=env)
+    assert forced.returncode == 0, forced.stderr
+    again = cli("legacy", "generate", "--scale", "tiny", env_extra=env)  # its own data: allowed
+    assert again.returncode == 0, again.stderr
