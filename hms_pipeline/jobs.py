@@ -6,6 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from hms_pipeline.defs.schema.assets import CANONICAL_SCHEMA_KEY
+from hms_pipeline.quality.gates import gated_schedule
 
 PHASES: dict[str, dg.AssetSelection] = {
     # 1: create the canonical schema (idempotent)
@@ -15,6 +16,9 @@ PHASES: dict[str, dg.AssetSelection] = {
     # 2: backfill: legacy snapshot, then every canonical table (incremental; --full re-reads all)
     "backfill": dg.AssetSelection.tag("phase", "backfill"),
 }
+
+# The order the phases run in (PHASES' order, named once): a phase is gated by every earlier one.
+PHASE_ORDER: tuple[str, ...] = tuple(PHASES)
 
 
 def phase_job_name(phase: str) -> str:
@@ -32,10 +36,14 @@ phase_jobs = [
 ]
 
 
-# Until cutover, deltas are re-run on a schedule (stopped by default: turn it on in the UI).
-backfill_deltas_schedule = dg.ScheduleDefinition(
+# Until cutover, deltas are re-run on a schedule (stopped by default: turn it on in the UI). It skips
+# (naming the checks) while a blocking check of an earlier phase fails (hms_pipeline.quality.gates).
+backfill_deltas_schedule = gated_schedule(
     name="backfill_deltas",
     job_name=phase_job_name("backfill"),
+    phase="backfill",
+    phases=PHASES,
+    order=PHASE_ORDER,
     cron_schedule="*/15 * * * *",
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Re-run the backfill every 15 minutes: only legacy rows changed since the last run are applied.",
