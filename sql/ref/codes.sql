@@ -114,6 +114,22 @@ set display = excluded.display
 where ref.codes.display is distinct from excluded.display;
 -- --- end issue 4 --------------------------------------------------------------------------------
 
+-- --- issue 4 (clinical) -------------------------------------------------------------------------
+-- patients.admission_type (the registration form's visit class, the de facto OP flag, Q23) ->
+-- clinical.encounters.type of the encounter inferred for a registration (sql/clinical/encounters.sql).
+-- The admission kinds map to nothing: an inpatient stay is the IPD encounter of its bed allocations.
+insert into ref.codes (code, system, display)
+select v.code, v.system, v.display
+from (values
+    ('map:patients.admission_type', 'outpatient', 'OPD'),
+    ('map:patients.admission_type', 'referred', 'OPD'),
+    ('map:patients.admission_type', 'emergency', 'ER')
+) as v (system, code, display)
+on conflict (code, system) do update
+set display = excluded.display
+where ref.codes.display is distinct from excluded.display;
+-- --- end issue 4 (clinical) ---------------------------------------------------------------------
+
 insert into ref.codes (code, system, display)
 select distinct on (s.code, s.domain) s.code, 'legacy.' || s.domain, s.label
 from stg.ref_code as s
