@@ -7,9 +7,11 @@
 --     (Q28), converted (WARN NAIVE_TIMESTAMP).
 --     status: status_id -> ref_code (domain appt_status) -> ref.codes 'map:appointment.status'. A
 --     status_id matching no ref_code loads status NULL with a WARN (ORPHAN_FK). A NULL status_id
---     (Q17, most rows) is 'BOOKED' when the slot is after the data's as-of (the latest write in
---     the staged appointment/encounter rows: the moment the legacy data describes), else NULL
---     with a WARN (MISSING_STATUS): a past slot's outcome is not recorded.
+--     (Q17, most rows) is derived (Q17: from the encounter): 'BOOKED' when the slot is after the
+--     data's as-of (the latest write in the staged appointment/encounter rows: the moment the
+--     legacy data describes); else 'DONE' when its encounter has an end (the consultation took
+--     place; WARN DERIVED_STATUS); else NULL with a WARN (MISSING_STATUS): the outcome of a past
+--     slot whose encounter never closed is not recorded (done or no-show).
 --     _detail: 'warn' is a row's first warning, 'warns' all of them.
 --   * appointments: in the live database a view over appointment (never staged, Q2); in the
 --     blueprint profile a plain table with the view's columns holding copies of appointment rows.
@@ -96,6 +98,7 @@ resolved as (
         pr.patient_id,
         dr.staff_id as doctor_id,
         le.clinician_id,
+        le.end_at is not null as encounter_ended,
         etl.local_wall_clock(s.scheduled_at, %(facility_tz)s) as scheduled_at_utc,
         st.status_id as known_status_id,
         st.status as mapped_status,
@@ -118,7 +121,8 @@ checked as (
             case when r.status_id is not null and r.known_status_id is null then 'ORPHAN_FK' end,  -- status_id
             case when r.status_id is not null and r.mapped_status is null
                       and r.known_status_id is not null then 'UNMAPPED_VALUE' end,  -- status_id
-            case when r.status_id is null and not r.scheduled_at_utc > r.as_of then 'MISSING_STATUS' end,
+            case when r.status_id is null and not r.scheduled_at_utc > r.as_of
+                 then case when r.encounter_ended then 'DERIVED_STATUS' else 'MISSING_STATUS' end end,
             case when r.clinician_id is not null and r.doctor_id is null then 'ORPHAN_FK' end,  -- doctor
             case when r.scheduled_at is not null then 'NAIVE_TIMESTAMP' end  -- scheduled_at (Q28)
         ], null) as warns
@@ -135,6 +139,7 @@ final as (
         case
             when c.status_id is not null then c.mapped_status
             when c.scheduled_at_utc > c.as_of then 'BOOKED'
+            when c.encounter_ended then 'DONE'
         end as status,
         coalesce(c.created_at, c.scheduled_at_utc) as created_at,
         c.legacy_table as _legacy_table,

@@ -4,9 +4,10 @@
 -- Sources and rules:
 --   * encounter: one encounter per legacy row. type: type_id -> ref_code (domain encounter_type)
 --     -> ref.codes 'map:encounter.type'; a type_id matching no ref_code (placeholder uuids, Q17)
---     loads type NULL with a WARN (ORPHAN_FK); a NULL type_id stays NULL. Appointment-path rows
---     (the encounter owns an appointment) hold start_at/end_at as IST wall clock stored as UTC
---     (Q28): converted with etl.local_wall_clock, WARN NAIVE_TIMESTAMP; other rows are true UTC.
+--     loads type NULL with a WARN (ORPHAN_FK). A NULL type_id (Q17) is classified by origin (Q27):
+--     'OPD' when the encounter owns an appointment (the OPD booking flow), else NULL.
+--     Appointment-path rows hold start_at/end_at as IST wall clock stored as UTC (Q28): converted
+--     with etl.local_wall_clock, WARN NAIVE_TIMESTAMP; other rows are true UTC.
 --     clinician_id -> doctors -> core.staff. A lab/scan/IP-prescribing placeholder (Q27: no
 --     appointment, clinician, department, type or status) loads with a WARN (PLACEHOLDER_ROW).
 --     A legacy encounter that an IP admission points at (bed_allocations.encounter_id, the
@@ -31,7 +32,9 @@
 --     without end_at counts as 24 hours long, an open IPD stay as still running). That attachment
 --     is recorded as a MERGED row '<key>#inferred' -> that encounter. Without one, an encounter is
 --     inferred: LOADED from '<key>#inferred', start_at = end_at = t (a point visit, so it never shows
---     as an open encounter), type NULL. Both count as a WARN (INFERRED_ENCOUNTER); dependent rows
+--     as an open encounter); type: a registration's patients.admission_type mapped by ref.codes
+--     'map:patients.admission_type' (outpatient/referred OPD, emergency ER), else NULL. Both count
+--     as a WARN (INFERRED_ENCOUNTER); dependent rows
 --     (vitals, symptoms) read this mapping.
 -- _detail: 'warn' is a row's first warning, 'warns' all of them.
 -- A row whose patient is not in core.patients is quarantined (ORPHAN_FK). No free text in _detail.
@@ -125,7 +128,7 @@ legacy_encounters as (
         coalesce(ae.encounter_id, etl.canonical_id('clinical.encounters', 'encounter', e._key)) as encounter_id,
         ae.encounter_id is not null as is_merged,
         pr.patient_id,
-        et.type,
+        coalesce(et.type, case when e.type_id is null and ap.encounter_id is not null then 'OPD' end) as type,
         case when ap.encounter_id is not null then etl.local_wall_clock(e.start_at, %(facility_tz)s)
              else e.start_at end as start_at,
         case when ap.encounter_id is not null then etl.local_wall_clock(e.end_at, %(facility_tz)s)
@@ -248,6 +251,7 @@ patient_records as (
         'patients'::text as legacy_table,
         s._key,
         s._key as patient_key,
+        tm.display as type,
         coalesce(
             etl.local_wall_clock(
                 case when s.admission_time is not null and (s.admission_date at time zone 'UTC')::time = time '00:00'
@@ -257,6 +261,7 @@ patient_records as (
             s.created_at
         ) as t
     from stg.patients as s
+    left join ref.codes as tm on tm.system = 'map:patients.admission_type' and tm.code = lower(trim(s.admission_type))
     where not s._deleted
       and (
           coalesce(nullif(btrim(s.height), ''), nullif(btrim(s.weight), ''), nullif(btrim(s.bmi), ''),
@@ -272,7 +277,7 @@ patient_records as (
 
     union all
 
-    select 'patient_symptoms', ps._key, ps.patient_id::text, coalesce(ps.recorded_at, ps.onset_date)
+    select 'patient_symptoms', ps._key, ps.patient_id::text, null, coalesce(ps.recorded_at, ps.onset_date)
     from stg.patient_symptoms as ps
     where not ps._deleted
       and lower(btrim(ps.symptom_name, E' \t\r\n.')) not in (select item from none_items)
@@ -280,7 +285,7 @@ patient_records as (
 
 -- this run's records: changed ones, and every record of a patient whose encounters were touched
 work_records as (
-    select r.legacy_table, r._key, pr.patient_id, r.t
+    select r.legacy_table, r._key, pr.patient_id, r.type, r.t
     from patient_records as r
     left join patient_ref as pr on pr.legacy_key = r.patient_key
     where exists (select 1 from _todo as td where td.legacy_table = r.legacy_table and td.key = r._key)
@@ -382,7 +387,7 @@ final as (
     select
         coalesce(a.encounter_id, etl.canonical_id('clinical.encounters', a.legacy_table, a._key || '#inferred')),
         a.patient_id,
-        null,
+        a.type,
         a.t,
         a.t,
         null,
