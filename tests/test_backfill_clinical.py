@@ -12,9 +12,11 @@ import pytest
 from psycopg import sql
 
 from backfill_helpers import failed_checks, fingerprint, materializations, prepare, run_backfill
-from hms_pipeline.defs import clinical
+from hms_pipeline.defs import clinical, core, etl, ref
 from hms_pipeline.engine.reconcile import reconcile
+from hms_pipeline.lib.factory import canonical_table_asset
 from hms_pipeline.paths import sql_file
+from hms_pipeline.resources import BackfillOptions, hms_db_resource
 
 MINE = ("encounters", "appointments", "vitals", "allergies", "symptoms", "medical_history")
 SPECS = [s for s in clinical.SPECS if s.schema == "clinical" and s.table in MINE]
@@ -27,40 +29,22 @@ VITAL_KIND = {"pulse": "heart_rate", "spo2": "oxygen_saturation", "random_blood_
 
 
 def clinical_defs() -> dg.Definitions:
-    """The code location plus these clinical assets (until definitions.py includes them)."""
-    from hms_pipeline.definitions import defs
-    from hms_pipeline.lib.factory import canonical_table_asset
-
-    have = {spec.key for spec in defs.resolve_all_asset_specs()}
-    missing = [canonical_table_asset(s) for s in SPECS if dg.AssetKey([s.schema, s.table]) not in have]
-    return dg.Definitions.merge(defs, dg.Definitions(assets=missing)) if missing else defs
-
-
-def stage_absent_sources(url: str, profile: str) -> None:
-    """Empty stg tables for the clinical sources the profile lacks (the live database has no
-    patient_visits, patient_allergies, patient_symptoms tables, and `appointments` is a view there).
-    The transforms read them unconditionally and staging does not create them (yet): this does what
-    staging should. A no-op for a stg table that exists."""
-    from hms_pipeline.legacy.schema import contract, legacy_tables
-
-    kinds = legacy_tables(profile)
-    with psycopg.connect(url) as conn:
-        for src in sorted({s.legacy_table for spec in SPECS for s in spec.sources}):
-            staged = conn.execute("select to_regclass(%s)", (f"stg.{src}",)).fetchone()[0]
-            if kinds.get(src) == "table" or staged:
-                continue
-            cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.type))
-                    for c in contract().columns_of(src)]
-            cols.append(sql.SQL("_key text primary key, _hash text not null, _change_seq bigint not null, "
-                                "_deleted boolean not null default false"))
-            conn.execute(sql.SQL("create table {} ({})").format(sql.Identifier("stg", src),
-                                                                sql.SQL(", ").join(cols)))
+    """The backfill phase reduced to what these tables need: snapshot, ref, core and these six
+    (the lab and inpatient tables, the GX suites and the rest run in the full location's tests)."""
+    job = dg.define_asset_job("phase_backfill", selection=dg.AssetSelection.tag("phase", "backfill"),
+                              executor_def=dg.in_process_executor)
+    return dg.Definitions.merge(
+        etl.defs, ref.defs, core.defs,
+        dg.Definitions(assets=[canonical_table_asset(s) for s in SPECS], jobs=[job],
+                       resources={"hms_db": hms_db_resource(), "backfill_options": BackfillOptions()}),
+    )
 
 
 def setup(url: str, profile: str = "blueprint"):
-    report = prepare(url, profile=profile)
-    stage_absent_sources(url, profile)
-    return report
+    """Canonical DDL and generated tiny legacy data. In the live profile the blueprint-only sources
+    (patient_visits, patient_allergies, patient_symptoms) and the `appointments` view are staged as
+    empty tables by the snapshot."""
+    return prepare(url, profile=profile)
 
 
 def run(monkeypatch, url: str):
@@ -232,6 +216,17 @@ def test_clinical_rules(fresh_db, monkeypatch):
                              join clinical.encounters e on e.encounter_id = em.canonical_id
                              where ap.scheduled_at <> e.start_at or ap.patient_id <> e.patient_id""") == [(0,)]
 
+        # a NULL status_id: BOOKED (a slot after the data's as-of), else DONE when its encounter ended,
+        # else NULL
+        assert rows(conn, """select count(*) from stg.appointment a
+                             join ops.legacy_id_map m on m.legacy_table = 'appointment' and m.legacy_key = a._key
+                              and m.canonical_table = 'clinical.appointments'
+                             join clinical.appointments c on c.appointment_id = m.canonical_id
+                             join stg.encounter e on e.id = a.encounter_id
+                             where a.status_id is null and c.status is distinct from 'BOOKED'
+                               and c.status is distinct from case when e.end_at is not null then 'DONE' end""") \
+            == [(0,)]
+
         # one IPD encounter per admission (the rule shared with inpatient.admissions), opened by the
         # first allocation; transfers (see the delta test) and the legacy encounter an allocation
         # names are MERGED into it
@@ -253,7 +248,8 @@ def test_clinical_rules(fresh_db, monkeypatch):
                              where m.disposition <> 'MERGED' or e.type <> 'IPD'""") == [(0,)]
 
         # patients-derived vitals sit on the encounter attached or inferred for the patient; an
-        # inferred encounter is a point visit of that patient with no type
+        # inferred encounter is a point visit of that patient, typed by the registration's
+        # admission_type (outpatient/referred OPD, emergency ER, else none)
         assert rows(conn, """select count(*) from ops.legacy_id_map m
                              join clinical.vitals v on v.vital_id = m.canonical_id
                              left join ops.legacy_id_map em on em.legacy_table = 'patients'
@@ -263,9 +259,20 @@ def test_clinical_rules(fresh_db, monkeypatch):
                                and v.encounter_id is distinct from em.canonical_id""") == [(0,)]
         assert rows(conn, """select count(*) from ops.legacy_id_map m
                              join clinical.encounters e on e.encounter_id = m.canonical_id
+                             left join stg.patients p on m.legacy_table = 'patients'
+                              and p._key = split_part(m.legacy_key, '#', 1)
                              where m.legacy_key like '%%#inferred' and m.disposition = 'LOADED'
-                               and (e.start_at <> e.end_at or e.type is not null or e.patient_id is null)""") \
-            == [(0,)]
+                               and (e.start_at <> e.end_at or e.patient_id is null
+                                    or e.type is distinct from case p.admission_type when 'outpatient' then 'OPD'
+                                       when 'referred' then 'OPD' when 'emergency' then 'ER' end)""") == [(0,)]
+        # a NULL type_id is OPD on the appointment path, NULL elsewhere (placeholders)
+        assert rows(conn, """select count(*) from stg.encounter e
+                             join ops.legacy_id_map m on m.legacy_table = 'encounter' and m.legacy_key = e._key
+                              and m.canonical_table = 'clinical.encounters' and m.disposition = 'LOADED'
+                             join clinical.encounters c on c.encounter_id = m.canonical_id
+                             where e.type_id is null and c.type is distinct from
+                                   case when exists (select 1 from stg.appointment a where a.encounter_id = e.id)
+                                        then 'OPD' end""") == [(0,)]
 
         # explicit units; temperature in the recorded unit (°F when the vitals table value > 45)
         assert rows(conn, """select count(*) from clinical.vitals where kind = 'temperature'
