@@ -61,19 +61,22 @@ def floor(url: str, schema: str) -> tuple[int, float]:
     return total, seconds
 
 
-def step_seconds(result) -> dict[str, float]:
-    """Wall seconds per Dagster step (asset or check) of a run."""
+def step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Wall seconds per Dagster step (asset or check) of a run, from its event log."""
     starts, out = {}, {}
-    for e in result.all_events:
-        if e.event_type_value == "STEP_START":
-            starts[e.step_key] = e.timestamp
-        elif e.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and e.step_key in starts:
-            out[e.step_key] = e.timestamp - starts[e.step_key]
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            starts[event.step_key] = entry.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts:
+            out[event.step_key] = entry.timestamp - starts[event.step_key]
     return out
 
 
-def print_breakdown(result, total: float) -> None:
-    steps = step_seconds(result)
+def print_breakdown(instance, result, total: float) -> None:
+    steps = step_seconds(instance, result.run_id)
     checks = sum(v for k, v in steps.items() if k.endswith("_expectations"))
     assets = sum(v for k, v in steps.items() if not k.endswith("_expectations"))
     top = sorted(steps.items(), key=lambda kv: -kv[1])[:8]
@@ -89,13 +92,14 @@ def run_phase(url: str) -> tuple[float, bool]:
     from hms_pipeline.definitions import defs
 
     job = defs.resolve_job_def("phase_backfill")
+    instance = dg.DagsterInstance.ephemeral()
     started = time.perf_counter()
     result = job.execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        instance=instance, raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
     )
     seconds = time.perf_counter() - started
-    print_breakdown(result, seconds)
+    print_breakdown(instance, result, seconds)
     return seconds, result.success
 
 

@@ -233,11 +233,11 @@ def _record(conn, run_id, mode, full, tables, started_at) -> int:
     snapshot_seq = conn.execute("select last_value from etl.stage_seq").fetchone()[0]
     conn.execute(
         """insert into etl.stage_runs (run_id, mode, full_refresh, snapshot_seq, tables_staged,
-                                        rows_changed, rows_deleted, started_at)
-           values (%s, %s, %s, %s, %s, %s, %s, %s)
+                                        rows_changed, rows_deleted, started_at, finished_at)
+           values (%s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())
            on conflict (run_id) do update set snapshot_seq = excluded.snapshot_seq,
                tables_staged = excluded.tables_staged, rows_changed = excluded.rows_changed,
-               rows_deleted = excluded.rows_deleted, finished_at = now()""",
+               rows_deleted = excluded.rows_deleted, finished_at = clock_timestamp()""",
         (run_id, mode, full, snapshot_seq, len(tables), sum(t["changed"] for t in tables.values()),
          sum(t["deleted"] for t in tables.values()), started_at),
     )
