@@ -156,7 +156,9 @@ def apply_table(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, full:
             conn.execute("create temp table _todo (legacy_table text, key text) on commit drop")
             stats.todo = 1
 
-        if stats.todo:
+        # With no key of its own to process, a table still re-runs its transform when something
+        # upstream was written this run: a child whose parent's mapping changed is re-derived.
+        if stats.todo or (spec.deps and something_written(conn, run_id)):
             _apply_candidates(conn, spec, target, run_id, params or {}, stats)
             _fault_point(spec.name)
 
@@ -253,6 +255,31 @@ def _apply_candidates(conn, spec: TableSpec, target, run_id: str, params: dict, 
            where _detail ? 'warn' or _detail ? 'warns'
            group by 1 order by 1""").fetchall())
 
+    # Ids the processed legacy keys produced so far (LOADED): the stale candidates of step 6. Taken
+    # before step 5 rewrites the map, so a key that now maps to another id (a merge, a regrouping)
+    # does not leave its old row live. "Processed" = the keys of _todo (all keys of a derived table)
+    # plus any key the transform re-emitted (e.g. a child whose parent mapping changed this run).
+    if spec.sources:
+        conn.execute(
+            """create temp table _processed on commit drop as
+               select legacy_table, key from _todo
+               union
+               select _legacy_table, split_part(_legacy_key, '#', 1) from _cand"""
+        )
+        conn.execute("analyze _processed")
+        processed = sql.SQL(
+            "join _processed d on d.legacy_table = m.legacy_table and d.key = split_part(m.legacy_key, '#', 1)")
+    else:
+        processed = sql.SQL("")
+    conn.execute(
+        sql.SQL(
+            """create temp table _stale on commit drop as
+               select distinct m.canonical_id from ops.legacy_id_map m {processed}
+               where m.canonical_table = %(t)s and m.disposition = 'LOADED'"""
+        ).format(processed=processed),
+        p,
+    )
+
     # 4. upsert
     cols_sql = sql.SQL(", ").join(ident(c) for c in data_cols)
     updates = sql.SQL(", ").join(sql.SQL("{c} = excluded.{c}").format(c=ident(c)) for c in compare_cols)
@@ -303,25 +330,10 @@ def _apply_candidates(conn, spec: TableSpec, target, run_id: str, params: dict, 
         # fresh statistics, or the planner estimates one row and picks nested loops (minutes at 100k)
         conn.execute("analyze ops.legacy_id_map")
 
-    # 6. soft-delete what no longer loads: processed keys (all keys, for derived tables) that gave
-    # no loadable row this run. Tables without deleted_at (ref.codes) keep their rows.
+    # 6. soft-delete what no longer loads: ids that processed keys produced before (captured in
+    # _stale before step 5) and that no row of this run produces as LOADED any more.
     if not audited:
         return
-    processed = (
-        sql.SQL("join _todo d on d.legacy_table = m.legacy_table and d.key = split_part(m.legacy_key, '#', 1)")
-        if spec.sources else sql.SQL("")
-    )
-    # Two set-based steps (hash anti-joins) rather than one correlated statement: at 100k rows the
-    # planner turned the single-statement form into nested loops.
-    conn.execute(
-        sql.SQL(
-            """create temp table _stale on commit drop as
-               select distinct m.canonical_id from ops.legacy_id_map m {processed}
-               left join _ok o on o._legacy_table = m.legacy_table and o._legacy_key = m.legacy_key
-               where m.canonical_table = %(t)s and m.disposition = 'LOADED' and o._legacy_key is null"""
-        ).format(processed=processed),
-        p,
-    )
     conn.execute(sql.SQL("delete from _stale s using _ok o where o.{pk} = s.canonical_id and o._final = 'LOADED'")
                  .format(pk=ident(pk)))
     stats.soft_deleted = conn.execute(
