@@ -200,6 +200,18 @@ def _mark_deleted(conn: psycopg.Connection, table: LegacyTable, keys: sql.Compos
     return conn.execute(stmt).rowcount
 
 
+def _same_population(lconn: psycopg.Connection, conn: psycopg.Connection, schema: str, table: LegacyTable,
+                     *, incremental: bool) -> bool:
+    """Shortcut for deletion detection on an incremental run that found no change: when the legacy
+    table holds as many rows as the live staged copy, nothing was deleted (a delete paired with an
+    insert shows up as a change, and then the full key comparison runs)."""
+    if not incremental:
+        return False
+    legacy_rows = lconn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table.name))).fetchone()[0]
+    staged_rows = conn.execute(sql.SQL("select count(*) from {} where not _deleted").format(_stg(table.name))).fetchone()[0]
+    return legacy_rows == staged_rows
+
+
 def _watermarks(conn: psycopg.Connection) -> dict[str, dt.datetime | None]:
     return dict(conn.execute("select legacy_table, high_value from etl.watermarks").fetchall())
 
@@ -283,7 +295,9 @@ def stage_same_database(conn: psycopg.Connection, schema: str, names: list[str],
                 keys = sql.SQL("(select {}::text as _key from {})").format(
                     sql.Identifier(table.key_column), sql.Identifier(schema, table.name)
                 )
-                deleted = _mark_deleted(conn, table, keys)
+                deleted = 0
+                if not _same_population(conn, conn, schema, table, incremental=since is not None and changed == 0):
+                    deleted = _mark_deleted(conn, table, keys)
                 if changed + deleted > 1000:
                     conn.execute(sql.SQL("analyze {}").format(_stg(table.name)))
                 _save_watermark(conn, table, _max_watermark(conn, schema, table), run_id)
@@ -323,17 +337,21 @@ def stage_separate_server(conn: psycopg.Connection, legacy_url: str, schema: str
                         sql.SQL(", ").join(cols), _stg(table.name)
                     )
                 )
-                conn.execute("create temp table _keys (_key text) on commit drop")
                 _copy(lconn, conn, _legacy_select(schema, table, where),
                       sql.SQL("copy _cand ({}, _hash) from stdin (format binary)").format(sql.SQL(", ").join(cols)))
-                keys_select = sql.SQL("select {}::text from {}").format(
-                    sql.Identifier(table.key_column), sql.Identifier(schema, table.name)
-                )
-                _copy(lconn, conn, keys_select, sql.SQL("copy _keys (_key) from stdin (format binary)"))
-                conn.execute("analyze _cand; analyze _keys")
+                conn.execute("analyze _cand")
                 changed = _merge_rows(conn, table, sql.SQL("_cand"))
-                deleted = _mark_deleted(conn, table, sql.SQL("_keys"))
-                conn.execute("drop table _cand; drop table _keys")
+                conn.execute("drop table _cand")
+                deleted = 0
+                if not _same_population(lconn, conn, schema, table, incremental=since is not None and changed == 0):
+                    conn.execute("create temp table _keys (_key text) on commit drop")
+                    keys_select = sql.SQL("select {}::text from {}").format(
+                        sql.Identifier(table.key_column), sql.Identifier(schema, table.name)
+                    )
+                    _copy(lconn, conn, keys_select, sql.SQL("copy _keys (_key) from stdin (format binary)"))
+                    conn.execute("analyze _keys")
+                    deleted = _mark_deleted(conn, table, sql.SQL("_keys"))
+                    conn.execute("drop table _keys")
                 if changed + deleted > 1000:
                     conn.execute(sql.SQL("analyze {}").format(_stg(table.name)))
                 _save_watermark(conn, table, _max_watermark(lconn, schema, table), run_id)

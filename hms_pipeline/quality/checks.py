@@ -13,6 +13,7 @@ when a check runs, so loading the code location stays fast.
 
 # No "from __future__ import annotations": Dagster reads the check function's annotations at runtime.
 import hashlib
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,23 +28,28 @@ from hms_pipeline.resources import HmsDatabaseResource
 CHECK_NAME = "expectations"
 
 
+_CANONICAL_REF = re.compile(r"\b(?:core|clinical|inpatient|pharmacy|billing|ops|ref)\.[a-z_]+\b")
+
+
 def data_fingerprint(conn, table: str, suite_file: Path) -> str:
-    """What a suite's result depends on: the suite file, the legacy snapshot and every pipeline
-    write so far (global), and this table's row count and latest ``updated_at`` (catches edits made
-    outside the pipeline). Equal fingerprints => the previous outcome still holds."""
-    schema, name = table.split(".")
-    has_updated_at = conn.execute(
-        "select exists (select 1 from pg_attribute where attrelid = %s::regclass and attname = 'updated_at')",
-        (table,)).fetchone()[0]
-    stamp = sql.SQL("max(updated_at)::text") if has_updated_at else sql.SQL("''")
-    rows, latest = conn.execute(
-        sql.SQL("select count(*), {} from {}").format(stamp, sql.Identifier(schema, name))).fetchone()
-    snapshot, writes = conn.execute(
-        """select (select coalesce(max(snapshot_seq), 0) from etl.stage_runs),
-                  (select coalesce(sum(written + soft_deleted), 0) from etl.run_stats)"""
-    ).fetchone()
-    suite_md5 = hashlib.md5(Path(suite_file).read_bytes()).hexdigest()
-    return f"{suite_md5}:{snapshot}:{writes}:{rows}:{latest}"
+    """What a suite's result depends on: the suite file, the legacy snapshot, and the row count and
+    latest ``updated_at`` of the table and of every canonical table the suite's queries name (so
+    edits made outside the pipeline count too). Equal fingerprints => the previous outcome holds."""
+    text = Path(suite_file).read_text(encoding="utf-8")
+    parts = [hashlib.md5(text.encode()).hexdigest()]
+    parts.append(str(conn.execute("select coalesce(max(snapshot_seq), 0) from etl.stage_runs").fetchone()[0]))
+    for name in sorted({table, *_CANONICAL_REF.findall(text)}):
+        if conn.execute("select to_regclass(%s) is null", (name,)).fetchone()[0]:
+            continue
+        schema, rel = name.split(".")
+        has_updated_at = conn.execute(
+            "select exists (select 1 from pg_attribute where attrelid = %s::regclass and attname = 'updated_at')",
+            (name,)).fetchone()[0]
+        stamp = sql.SQL("max(updated_at)::text") if has_updated_at else sql.SQL("''")
+        rows, latest = conn.execute(
+            sql.SQL("select count(*), {} from {}").format(stamp, sql.Identifier(schema, rel))).fetchone()
+        parts.append(f"{name}={rows}@{latest}")
+    return ":".join(parts)
 
 
 def run_dir(reports_dir: Path, run_id: str) -> Path:
