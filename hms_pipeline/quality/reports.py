@@ -321,7 +321,8 @@ def render_html(summary: Mapping[str, Any], *, data_docs: str | None) -> str:
         f"<p id='totals'>{t['tables']} tables · {t['suites_run']} suites run, {t['suites_failed']} failed, "
         f"{t['suites_warned']} with warnings · "
         f"{t['expectations_failed_error']} ERROR and {t['expectations_failed_warn']} WARN expectations failed · "
-        f"{t['checks_failed']} other checks failed · {t['quarantined']} legacy rows quarantined</p>")
+        f"{t['checks_failed']} other checks failed · {t['quarantined']} legacy rows quarantined whole "
+        "(a row of which only some values were quarantined counts as loaded; see 'by reason')</p>")
     if data_docs:
         out.append(f"<p><a href='{_e(data_docs)}'>GX Data Docs for the suites</a> "
                    "<span class='muted'>(styled only with internet access)</span></p>")
@@ -336,7 +337,7 @@ def render_html(summary: Mapping[str, Any], *, data_docs: str | None) -> str:
     out.append("</table>")
 
     out.append("<h2>Tables</h2><table id='tables'><tr><th>table</th><th>phase</th><th>legacy rows seen</th>"
-               "<th>loaded</th><th>merged</th><th>quarantined</th><th>by reason</th><th>live rows</th>"
+               "<th>loaded</th><th>merged</th><th>quarantined (whole rows)</th><th>quarantined by reason (rows with any quarantined value)</th><th>live rows</th>"
                "<th>this run: written / unchanged / soft-deleted</th><th>checks</th></tr>")
     for e in s["tables"]:
         tn = e["table"]
