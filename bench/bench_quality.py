@@ -27,6 +27,7 @@ import sys
 import time
 
 import psycopg
+from psycopg import sql
 
 from hms_pipeline import db
 from hms_pipeline.lib.sqlrun import apply_ddl
@@ -278,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     tables = args.tables.split(",") if args.tables else list(suites)
 
     with psycopg.connect(url) as conn:
-        rows = {t: conn.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}  # names from the suite files
+        rows = {t: conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(*t.split(".")))).fetchone()[0]
+                for t in tables}
 
     print(f"GX import + suite loading + context: {setup:.2f}s")
     print(f"{'table':30s} {'rows':>10} {'expect.':>8} {'failed':>7} {'seconds':>8}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import psycopg
+from psycopg import sql
 import pytest
 
 from hms_pipeline.lib.sqlrun import apply_ddl, ddl_files
@@ -120,8 +121,8 @@ def test_every_expectation_runs_on_an_empty_canonical_database(fresh_db):
         extra = {"stg.users": ", role text"}  # legacy columns a query filters on
         for rel in sorted(needed):
             schema, name = rel.split(".")
-            conn.execute(f'create table "{schema}"."{name}" (_key text primary key, _deleted boolean not null'
-                         f'{extra.get(rel, "")})')
+            conn.execute(sql.SQL("create table {} (_key text primary key, _deleted boolean not null{})").format(
+                sql.Identifier(schema, name), sql.SQL(extra.get(rel, ""))))
         conn.commit()
         # Primary keys: not null in the suite, unique by the PRIMARY KEY index (not re-proven by a scan).
         for table, suite in suites.items():
