@@ -268,98 +268,90 @@ def _save_watermark(conn, table: LegacyTable, value, run_id: str) -> None:
     )
 
 
+def _fill_candidates(lconn: psycopg.Connection, conn: psycopg.Connection, schema: str, table: LegacyTable,
+                     where: sql.Composable) -> None:
+    """Temp table ``_cand``: the legacy rows to compare this run (legacy columns + ``_hash``)."""
+    select = _legacy_select(schema, table, where)
+    if lconn is conn:
+        conn.execute(sql.SQL("create temp table _cand on commit drop as {}").format(select))
+        return
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names)
+    conn.execute(sql.SQL("create temp table _cand on commit drop as select {}, _hash from {} with no data")
+                 .format(cols, _stg(table.name)))
+    _copy(lconn, conn, select, sql.SQL("copy _cand ({}, _hash) from stdin (format binary)").format(cols))
+    conn.execute("analyze _cand")
+
+
+def _detect_deletions(lconn: psycopg.Connection, conn: psycopg.Connection, schema: str, table: LegacyTable) -> int:
+    """Mark staged rows whose key the legacy table no longer has (full key comparison)."""
+    keys_select = sql.SQL("select {}::text as _key from {}").format(
+        sql.Identifier(table.key_column), sql.Identifier(schema, table.name))
+    if lconn is conn:
+        return _mark_deleted(conn, table, sql.SQL("({})").format(keys_select))
+    conn.execute("create temp table _keys (_key text) on commit drop")
+    _copy(lconn, conn, keys_select, sql.SQL("copy _keys (_key) from stdin (format binary)"))
+    conn.execute("analyze _keys")
+    deleted = _mark_deleted(conn, table, sql.SQL("_keys"))
+    conn.execute("drop table _keys")
+    return deleted
+
+
+def _stage_all(lconn: psycopg.Connection, conn: psycopg.Connection, schema: str, names: list[str], run_id: str,
+               full: bool, mode: str) -> StageResult:
+    """Stage every legacy table; the caller holds the snapshot transaction(s). ``lconn`` reads the
+    legacy side (``conn`` itself when legacy and target share the database)."""
+    started = time.monotonic()
+    started_at = dt.datetime.now(dt.timezone.utc)
+    conn.execute("select pg_advisory_xact_lock(hashtext('hms_pipeline.stage'))")
+    conn.execute(SESSION_SETTINGS)
+    if lconn is not conn:
+        lconn.execute(SESSION_SETTINGS)
+    tables = discover_legacy_tables(lconn, schema, names)
+    marks = {} if full else _watermarks(conn)
+    result: dict[str, dict] = {}
+    for table in tables:
+        recreated = ensure_stage_table(conn, table)
+        since = None if (full or recreated) else marks.get(table.name)
+        _fill_candidates(lconn, conn, schema, table, _candidate_filter(table, since))
+        changed = _merge_rows(conn, table, sql.SQL("_cand"))
+        conn.execute("drop table _cand")
+        deleted = 0
+        if not _same_population(lconn, conn, schema, table, incremental=since is not None and changed == 0):
+            deleted = _detect_deletions(lconn, conn, schema, table)
+        if changed + deleted > 1000:
+            conn.execute(sql.SQL("analyze {}").format(_stg(table.name)))
+        _save_watermark(conn, table, _max_watermark(lconn, schema, table), run_id)
+        result[table.name] = {"changed": changed, "deleted": deleted, "incremental": since is not None}
+    for table in absent_tables(tables, names):
+        _stage_absent(conn, table, result)
+    seq = _record(conn, run_id, mode, full, result, started_at)
+    return StageResult(run_id, mode, seq, full, result, time.monotonic() - started)
+
+
 def stage_same_database(conn: psycopg.Connection, schema: str, names: list[str], run_id: str,
                         full: bool = False) -> StageResult:
     """Stage from a legacy schema in the target database, in one REPEATABLE READ transaction."""
-    started = time.monotonic()
-    started_at = dt.datetime.now(dt.timezone.utc)
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         conn.commit()
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     try:
         with conn.transaction():
-            conn.execute("select pg_advisory_xact_lock(hashtext('hms_pipeline.stage'))")
-            conn.execute(SESSION_SETTINGS)
-            tables = discover_legacy_tables(conn, schema, names)
-            marks = {} if full else _watermarks(conn)
-            result: dict[str, dict] = {}
-            for table in tables:
-                recreated = ensure_stage_table(conn, table)
-                since = None if (full or recreated) else marks.get(table.name)
-                where = _candidate_filter(table, since)
-                with conn.cursor() as cur:
-                    select = _legacy_select(schema, table, where)
-                    cur.execute(sql.SQL("create temp table _cand on commit drop as {}").format(select))
-                    changed = _merge_rows(conn, table, sql.SQL("_cand"))
-                    cur.execute("drop table _cand")
-                keys = sql.SQL("(select {}::text as _key from {})").format(
-                    sql.Identifier(table.key_column), sql.Identifier(schema, table.name)
-                )
-                deleted = 0
-                if not _same_population(conn, conn, schema, table, incremental=since is not None and changed == 0):
-                    deleted = _mark_deleted(conn, table, keys)
-                if changed + deleted > 1000:
-                    conn.execute(sql.SQL("analyze {}").format(_stg(table.name)))
-                _save_watermark(conn, table, _max_watermark(conn, schema, table), run_id)
-                result[table.name] = {"changed": changed, "deleted": deleted, "incremental": since is not None}
-            for table in absent_tables(tables, names):
-                _stage_absent(conn, table, result)
-            seq = _record(conn, run_id, "same-database", full, result, started_at)
+            return _stage_all(conn, conn, schema, names, run_id, full, "same-database")
     finally:
         conn.isolation_level = None
-    return StageResult(run_id, "same-database", seq, full, result, time.monotonic() - started)
 
 
 def stage_separate_server(conn: psycopg.Connection, legacy_url: str, schema: str, names: list[str],
                           run_id: str, full: bool = False) -> StageResult:
-    """Stage from another server: COPY candidate rows and key lists into the target, then merge."""
-    started = time.monotonic()
-    started_at = dt.datetime.now(dt.timezone.utc)
+    """Stage from another server: COPY the candidate rows (and, when needed, the key list) from one
+    REPEATABLE READ READ ONLY transaction there into the target, then merge, in one transaction."""
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         conn.commit()
     with psycopg.connect(legacy_url) as lconn:
         lconn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         lconn.read_only = True
         with lconn.transaction(), conn.transaction():
-            lconn.execute(SESSION_SETTINGS)
-            conn.execute("select pg_advisory_xact_lock(hashtext('hms_pipeline.stage'))")
-            conn.execute(SESSION_SETTINGS)
-            tables = discover_legacy_tables(lconn, schema, names)
-            marks = {} if full else _watermarks(conn)
-            result: dict[str, dict] = {}
-            for table in tables:
-                recreated = ensure_stage_table(conn, table)
-                since = None if (full or recreated) else marks.get(table.name)
-                where = _candidate_filter(table, since)
-                cols = [sql.Identifier(c) for c in table.column_names]
-                conn.execute(
-                    sql.SQL("create temp table _cand on commit drop as select {}, _hash from {} with no data").format(
-                        sql.SQL(", ").join(cols), _stg(table.name)
-                    )
-                )
-                _copy(lconn, conn, _legacy_select(schema, table, where),
-                      sql.SQL("copy _cand ({}, _hash) from stdin (format binary)").format(sql.SQL(", ").join(cols)))
-                conn.execute("analyze _cand")
-                changed = _merge_rows(conn, table, sql.SQL("_cand"))
-                conn.execute("drop table _cand")
-                deleted = 0
-                if not _same_population(lconn, conn, schema, table, incremental=since is not None and changed == 0):
-                    conn.execute("create temp table _keys (_key text) on commit drop")
-                    keys_select = sql.SQL("select {}::text from {}").format(
-                        sql.Identifier(table.key_column), sql.Identifier(schema, table.name)
-                    )
-                    _copy(lconn, conn, keys_select, sql.SQL("copy _keys (_key) from stdin (format binary)"))
-                    conn.execute("analyze _keys")
-                    deleted = _mark_deleted(conn, table, sql.SQL("_keys"))
-                    conn.execute("drop table _keys")
-                if changed + deleted > 1000:
-                    conn.execute(sql.SQL("analyze {}").format(_stg(table.name)))
-                _save_watermark(conn, table, _max_watermark(lconn, schema, table), run_id)
-                result[table.name] = {"changed": changed, "deleted": deleted, "incremental": since is not None}
-            for table in absent_tables(tables, names):
-                _stage_absent(conn, table, result)
-            seq = _record(conn, run_id, "separate-server", full, result, started_at)
-    return StageResult(run_id, "separate-server", seq, full, result, time.monotonic() - started)
+            return _stage_all(lconn, conn, schema, names, run_id, full, "separate-server")
 
 
 def _copy(src: psycopg.Connection, dst: psycopg.Connection, select: sql.Composable,
