@@ -57,7 +57,7 @@ from pg_attribute a
 join pg_class c on c.oid = a.attrelid
 join pg_namespace n on n.oid = c.relnamespace
 left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-where n.nspname = any(%s) and c.relkind = 'r' and a.attnum > 0 and not a.attisdropped
+where n.nspname = any(%s) and c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped
 """
 
 

@@ -37,6 +37,9 @@ class TableSpec:
     description: str = ""
     sql_name: str | None = None
     extra_params: dict = field(default_factory=dict)
+    # False when the transform emits each canonical id at most once and never MERGED (a 1:1 or 1:N
+    # derivation with keys of its own): the engine then skips the per-id disposition sort.
+    merges: bool = True
 
     @property
     def name(self) -> str:

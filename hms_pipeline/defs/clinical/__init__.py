@@ -71,6 +71,7 @@ SPECS = [
         "clinical", "vitals",
         sources=(Source("vitals"), Source("patients", consumes=has_text_vitals())),
         deps=("clinical.encounters",),
+        merges=False,
         description="Grain: one row per measurement. The wide vitals table and the TEXT vitals on "
         "patients, unpivoted (kind, value, explicit unit). Unparseable text (UNPARSEABLE_VALUE) and "
         "impossible values (OUT_OF_RANGE) are quarantined per value.",
@@ -80,6 +81,7 @@ SPECS = [
         sources=(Source("patient_allergies", consumes=is_item("allergen")),
                  Source("patients", consumes=has_items("allergies"))),
         deps=("core.patients",),
+        merges=False,
         extra_params=_PARAMS,
         description="Grain: one row per allergy of a patient. From patient_allergies and the free text "
         "patients.allergies split into items ('none'/'nil'/'NKDA'... ignored).",
@@ -92,6 +94,7 @@ SPECS = [
             Source("patient_visits", consumes=has_items("symptoms", "current_complaints")),
         ),
         deps=("clinical.encounters",),
+        merges=False,
         extra_params=_PARAMS,
         description="Grain: one row per symptom noted during an encounter. From patient_symptoms, the "
         "free text patients.initial_symptoms/primary_complaint and patient_visits.symptoms/"
@@ -105,6 +108,7 @@ SPECS = [
                    consumes=has_items("medical_history", "chronic_conditions", "previous_surgeries")),
         ),
         deps=("core.patients",),
+        merges=False,
         extra_params=_PARAMS,
         description="Grain: one row per history entry of a patient. From medical_history and the free "
         "text patients.medical_history/chronic_conditions/previous_surgeries split into items.",

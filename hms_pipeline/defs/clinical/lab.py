@@ -25,7 +25,7 @@ LAB_SPECS = [
     ),
     TableSpec(
         "clinical", "lab_orders", sources=(Source("lab_reports"),),
-        deps=("clinical.encounters", "core.patients", "core.staff"),
+        deps=("clinical.encounters", "core.patients", "core.staff"), merges=False,
         description="Grain: one row per legacy lab report. Encounter: the patient's encounter nearest "
         "before the sample (else the first after, WARN INFERRED_ENCOUNTER; none or unknown patient: "
         "quarantined ORPHAN_FK). ordered_by from doctor_id; ordered_at = sample_collected_date, else "

@@ -35,6 +35,7 @@ def codes(context: dg.AssetExecutionContext, hms_db: HmsDatabaseResource):
         with conn.transaction():
             conn.execute("select set_config('hms.run_id', %s, true)", (context.run_id,))
             before = conn.execute("select count(*), md5(string_agg(code || system || coalesce(display, ''), ',' order by code, system)) from ref.codes").fetchone()
+            conn.execute("select etl.id_map_partition('ref.codes')")  # codes.sql maps its legacy rows
             run_sql_file(conn, sql_file("ref", "codes.sql"))
             after = conn.execute("select count(*), md5(string_agg(code || system || coalesce(display, ''), ',' order by code, system)) from ref.codes").fetchone()
             # recorded like a canonical table, so that a mapping change retries quarantined rows
