@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from hms_pipeline.engine import bulk
+
 # Legacy tables that are never migrated, with the reason (views are never staged either: they
 # alias base tables, Q2).
 EXCLUDED_TABLES: dict[str, str] = {
@@ -282,6 +284,36 @@ def _fill_candidates(lconn: psycopg.Connection, conn: psycopg.Connection, schema
     conn.execute("analyze _cand")
 
 
+def _stage_empty(conn: psycopg.Connection, table: LegacyTable) -> bool:
+    return not conn.execute(sql.SQL("select exists (select 1 from {})").format(_stg(table.name))).fetchone()[0]
+
+
+def _load_empty(lconn: psycopg.Connection, conn: psycopg.Connection, schema: str, table: LegacyTable) -> int:
+    """First staging of a table (its ``stg`` copy is empty): every legacy row is new, so insert them
+    all in one statement with the indexes built afterwards (:mod:`hms_pipeline.engine.bulk`),
+    straight from the legacy table on the same database, through COPY from another server."""
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names)
+    if lconn is conn:
+        source = sql.SQL("({})").format(_legacy_select(schema, table, sql.SQL("true")))
+    else:
+        _fill_candidates(lconn, conn, schema, table, sql.SQL("true"))
+        source = sql.SQL("_cand")
+    rows = lconn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table.name))).fetchone()[0]
+    deferred = bulk.defer(conn, f"stg.{table.name}", keep_unique=False) if rows >= bulk.BULK_MIN_ROWS else None
+    written = conn.execute(
+        sql.SQL(
+            """insert into {stg} ({cols}, _key, _hash, _change_seq, _deleted)
+               select {src_cols}, c.{key}::text, c._hash, nextval('etl.stage_seq'), false from {source} as c"""
+        ).format(stg=_stg(table.name), cols=cols, key=sql.Identifier(table.key_column), source=source,
+                 src_cols=sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c)) for c in table.column_names))
+    ).rowcount
+    if deferred is not None:
+        bulk.restore(conn, deferred)
+    if lconn is not conn:
+        conn.execute("drop table _cand")
+    return written
+
+
 def _detect_deletions(lconn: psycopg.Connection, conn: psycopg.Connection, schema: str, table: LegacyTable) -> int:
     """Mark staged rows whose key the legacy table no longer has (full key comparison)."""
     keys_select = sql.SQL("select {}::text as _key from {}").format(
@@ -312,12 +344,15 @@ def _stage_all(lconn: psycopg.Connection, conn: psycopg.Connection, schema: str,
     for table in tables:
         recreated = ensure_stage_table(conn, table)
         since = None if (full or recreated) else marks.get(table.name)
-        _fill_candidates(lconn, conn, schema, table, _candidate_filter(table, since))
-        changed = _merge_rows(conn, table, sql.SQL("_cand"))
-        conn.execute("drop table _cand")
-        deleted = 0
-        if not _same_population(lconn, conn, schema, table, incremental=since is not None and changed == 0):
-            deleted = _detect_deletions(lconn, conn, schema, table)
+        if recreated or _stage_empty(conn, table):
+            changed, deleted = _load_empty(lconn, conn, schema, table), 0
+        else:
+            _fill_candidates(lconn, conn, schema, table, _candidate_filter(table, since))
+            changed = _merge_rows(conn, table, sql.SQL("_cand"))
+            conn.execute("drop table _cand")
+            deleted = 0
+            if not _same_population(lconn, conn, schema, table, incremental=since is not None and changed == 0):
+                deleted = _detect_deletions(lconn, conn, schema, table)
         if changed + deleted > 1000:
             conn.execute(sql.SQL("analyze {}").format(_stg(table.name)))
         _save_watermark(conn, table, _max_watermark(lconn, schema, table), run_id)
@@ -348,6 +383,8 @@ def stage_separate_server(conn: psycopg.Connection, legacy_url: str, schema: str
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         conn.commit()
     with psycopg.connect(legacy_url) as lconn:
+        lconn.execute("set jit = off")  # see hms_pipeline.db.connect
+        lconn.commit()
         lconn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         lconn.read_only = True
         with lconn.transaction(), conn.transaction():

@@ -230,7 +230,7 @@ class GxRunner:
             DATASOURCE_NAME,
             connection_string=sqlalchemy_url(url),
             kwargs={"connect_args": {
-                "options": "-c default_transaction_read_only=on",
+                "options": "-c default_transaction_read_only=on -c jit=off",
                 "application_name": "hms-quality",
             }},
         )
