@@ -86,7 +86,8 @@ as $$
 begin
     return query
     with reports as (
-        select r._key, r.test_name, r.results, r.normal_ranges, coalesce(r.created_at, r.sample_collected_date) as created_at
+        select r._key, r.test_name, r.results, r.normal_ranges, coalesce(r.created_at, r.sample_collected_date) as created_at,
+               etl.lab_key(r.test_name) as name_key, upper(trim(r.test_name)) as code_key
         from stg.lab_reports as r
         where not r._deleted
           and (report_keys is null or r._key = any (report_keys))
@@ -102,11 +103,18 @@ begin
         where not t._deleted and nullif(trim(t.test_code), '') is not null
     ),
 
+    -- the catalog test a report names (by normalized name first, else by code): two hash joins,
+    -- the names normalized once per row
     report_specimens as (
-        select distinct on (r._key) r._key, c.specimen
-        from reports as r
-        join catalog as c on c.name_key = etl.lab_key(r.test_name) or c.code = upper(trim(r.test_name))
-        order by r._key, (c.name_key = etl.lab_key(r.test_name)) desc, c.code
+        select distinct on (m._key) m._key, m.specimen
+        from (
+            select r._key, c.specimen, true as by_name, c.code
+            from reports as r join catalog as c on c.name_key = r.name_key
+            union all
+            select r._key, c.specimen, false, c.code
+            from reports as r join catalog as c on c.code = r.code_key
+        ) as m
+        order by m._key, m.by_name desc, m.code
     ),
 
     json_entries as (
@@ -245,16 +253,25 @@ begin
         select * from ordered
     ),
 
-    tested as (
-        select
-            a.*,
-            rs.specimen,
-            (select c.code from catalog as c
-             where c.name_key = etl.lab_key(a.name)
-             order by (c.specimen is not distinct from rs.specimen) desc, c.code
-             limit 1) as catalog_code
+    with_specimen as (
+        select a.*, rs.specimen, etl.lab_key(a.name) as name_key
         from analytes as a
         left join report_specimens as rs on rs._key = a.report_key
+    ),
+
+    -- the analyte's catalog test: same normalized name, same specimen first, then by code (one
+    -- hash join; (report_key, analyte_key) is unique in analytes)
+    catalog_match as (
+        select distinct on (w.report_key, w.analyte_key) w.report_key, w.analyte_key, c.code, c.name
+        from with_specimen as w
+        join catalog as c on c.name_key = w.name_key
+        order by w.report_key, w.analyte_key, (c.specimen is not distinct from w.specimen) desc, c.code, c.name
+    ),
+
+    tested as (
+        select w.*, cm.code as catalog_code, cm.name as catalog_name
+        from with_specimen as w
+        left join catalog_match as cm on cm.report_key = w.report_key and cm.analyte_key = w.analyte_key
     )
 
     select
@@ -272,7 +289,7 @@ begin
         t.is_duplicate,
         t.specimen,
         coalesce(t.catalog_code, case when t.name is not null then etl.lab_derived_code(t.name, t.specimen) end),
-        coalesce((select c.name from catalog as c where c.code = t.catalog_code), t.name),
+        coalesce(t.catalog_name, t.name),
         t.catalog_code is not null,
         r.created_at
     from tested as t
