@@ -46,6 +46,9 @@ class HmsDatabaseResource(dg.ConfigurableResource):
     @contextmanager
     def connect(self, *, autocommit: bool = False):
         with db.connect(self.canonical_url(), autocommit=autocommit) as conn:
+            conn.execute("select set_config('work_mem', %s, false)", (self.settings().work_mem,))
+            if not autocommit:
+                conn.commit()
             yield conn
 
     @contextmanager

@@ -59,3 +59,22 @@ def test_cli_refuses_bad_table_name_at_start_up(tmp_path):
     assert proc.returncode == 2
     assert "TABLE_PATIENTS" in proc.stderr and "drop table" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_work_mem_is_validated(tmp_path):
+    from hms_pipeline.settings import SettingsError, load_settings
+
+    assert load_settings({"HMS_WORK_MEM": "256MB"}, dotenv_path=tmp_path / "none").work_mem == "256MB"
+    with pytest.raises(SettingsError, match="HMS_WORK_MEM"):
+        load_settings({"HMS_WORK_MEM": "64MB'; drop table x"}, dotenv_path=tmp_path / "none")
+
+
+def test_pipeline_sessions_run_without_jit_and_with_the_configured_work_mem(pg_server_url, monkeypatch):
+    """The transforms are large one-off statements: JIT compilation and a 4MB work_mem (hash joins
+    in thousands of batches) each cost seconds per table, so every pipeline session sets both."""
+    from hms_pipeline.resources import HmsDatabaseResource
+
+    monkeypatch.setenv("HMS_WORK_MEM", "32MB")
+    with HmsDatabaseResource(database_url=pg_server_url).connect() as conn:
+        assert conn.execute("show work_mem").fetchone()[0] == "32MB"
+        assert conn.execute("show jit").fetchone()[0] == "off"

@@ -20,21 +20,21 @@
 --     mapped like appointment.
 -- Work: the changed legacy rows, plus rows whose encounter, patient or doctor mapping changed this
 -- run.
-with encounter_map as (
+with encounter_map as materialized (
     select m.legacy_key, e.encounter_id, m.run_id = %(run_id)s as changed
     from ops.legacy_id_map as m
     join clinical.encounters as e on e.encounter_id = m.canonical_id and e.deleted_at is null
     where m.legacy_table = 'encounter' and m.canonical_table = 'clinical.encounters'
 ),
 
-patient_ref as (
+patient_ref as materialized (
     select m.legacy_key, p.patient_id, m.run_id = %(run_id)s as changed
     from ops.legacy_id_map as m
     join core.patients as p on p.patient_id = m.canonical_id and p.deleted_at is null
     where m.legacy_table = 'patients' and m.canonical_table = 'core.patients'
 ),
 
-doctor_ref as (
+doctor_ref as materialized (
     select m.legacy_key, st.staff_id, m.run_id = %(run_id)s as changed
     from ops.legacy_id_map as m
     join core.staff as st on st.staff_id = m.canonical_id and st.deleted_at is null

@@ -41,14 +41,14 @@
 -- Work (incremental): the changed legacy rows, rows whose patient/doctor mapping changed this run,
 -- every allocation of a touched admission and the legacy encounters they name, and the
 -- encounter-less records of every patient whose encounters were touched (attached again).
-with patient_ref as (
+with patient_ref as materialized (
     select m.legacy_key, p.patient_id, m.run_id = %(run_id)s as changed
     from ops.legacy_id_map as m
     join core.patients as p on p.patient_id = m.canonical_id and p.deleted_at is null
     where m.legacy_table = 'patients' and m.canonical_table = 'core.patients'
 ),
 
-doctor_ref as (
+doctor_ref as materialized (
     select m.legacy_key, st.staff_id, m.run_id = %(run_id)s as changed
     from ops.legacy_id_map as m
     join core.staff as st on st.staff_id = m.canonical_id and st.deleted_at is null

@@ -15,14 +15,14 @@ with src as (
     where not s._deleted
 ),
 
-patient_ref as (
+patient_ref as materialized (
     select m.legacy_key, p.patient_id
     from ops.legacy_id_map as m
     join core.patients as p on p.patient_id = m.canonical_id and p.deleted_at is null
     where m.legacy_table = 'patients' and m.canonical_table = 'core.patients'
 ),
 
-doctor_ref as (
+doctor_ref as materialized (
     select m.legacy_key, st.staff_id
     from ops.legacy_id_map as m
     join core.staff as st on st.staff_id = m.canonical_id and st.deleted_at is null

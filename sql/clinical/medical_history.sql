@@ -18,7 +18,7 @@ with none_items as (
     select unnest(%(none_items)s::text[]) as item
 ),
 
-patient_ref as (
+patient_ref as materialized (
     select m.legacy_key, p.patient_id, m.run_id = %(run_id)s as changed
     from ops.legacy_id_map as m
     join core.patients as p on p.patient_id = m.canonical_id and p.deleted_at is null

@@ -16,7 +16,7 @@ with none_items as (
     select unnest(%(none_items)s::text[]) as item
 ),
 
-encounter_map as (
+encounter_map as materialized (
     select m.legacy_table, m.legacy_key, m.disposition, e.encounter_id, e.start_at, m.run_id = %(run_id)s as changed
     from ops.legacy_id_map as m
     join clinical.encounters as e on e.encounter_id = m.canonical_id and e.deleted_at is null

@@ -36,7 +36,7 @@ with ranges as (
     ) as r (kind, unit, lo, hi)
 ),
 
-encounter_map as (
+encounter_map as materialized (
     select m.legacy_table, m.legacy_key, m.disposition, e.encounter_id, m.run_id = %(run_id)s as changed
     from ops.legacy_id_map as m
     join clinical.encounters as e on e.encounter_id = m.canonical_id and e.deleted_at is null
