@@ -101,26 +101,30 @@ def something_written(conn, run_id: str) -> bool:
 
 
 def _build_todo(conn, spec: TableSpec, since: int, upto: int, full: bool, retry_quarantined: bool = True) -> int:
-    conn.execute("create temp table _todo (legacy_table text, key text, primary key (legacy_table, key)) on commit drop")
+    """Temp table ``_todo``: one statement (a UNION of every source's changed or, on a full run, all
+    staged keys, plus the keys still quarantined for this table), its key index built afterwards."""
+    parts: list[sql.Composable] = []
+    params: list = []
     for src in spec.sources:
         if not stage_exists(conn, src.legacy_table):
             continue
         stg = sql.Identifier("stg", src.legacy_table)
         if full:
-            conn.execute(sql.SQL("insert into _todo select %s, _key from {}").format(stg), (src.legacy_table,))
+            parts.append(sql.SQL("select %s::text, _key from {}").format(stg))
+            params.append(src.legacy_table)
         else:
-            conn.execute(
-                sql.SQL("insert into _todo select %s, _key from {} where _change_seq > %s and _change_seq <= %s").format(stg),
-                (src.legacy_table, since, upto),
-            )
+            parts.append(sql.SQL("select %s::text, _key from {} where _change_seq > %s and _change_seq <= %s").format(stg))
+            params += [src.legacy_table, since, upto]
         if retry_quarantined:
-            conn.execute(
-                """insert into _todo
-                   select distinct legacy_table, split_part(legacy_key, '#', 1) from ops.quarantine
-                   where target_table = %s and legacy_table = %s and resolved_at is null
-                   on conflict do nothing""",
-                (spec.name, src.legacy_table),
-            )
+            parts.append(sql.SQL(
+                """select legacy_table, split_part(legacy_key, '#', 1) from ops.quarantine
+                   where target_table = %s and legacy_table = %s and resolved_at is null"""))
+            params += [spec.name, src.legacy_table]
+    if not parts:
+        parts.append(sql.SQL("select null::text, null::text where false"))
+    conn.execute(sql.SQL("create temp table _todo (legacy_table, key) on commit drop as {}").format(
+        sql.SQL(" union ").join(parts)), params)
+    conn.execute("alter table _todo add primary key (legacy_table, key)")
     conn.execute("analyze _todo")
     return conn.execute("select count(*) from _todo").fetchone()[0]
 
@@ -396,6 +400,7 @@ def _map_bulk(conn, table: str, partition: str, pk: str, p: dict) -> int:
         p,
     ).rowcount
     bulk.restore(conn, deferred)
+    # DDL takes no bound parameters: the bound value is a literal quoted by the driver
     conn.execute(sql.SQL("alter table ops.legacy_id_map attach partition {} for values in ({})")
                  .format(part, sql.Literal(table)))
     return mapped
