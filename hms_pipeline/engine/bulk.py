@@ -10,12 +10,22 @@ every constraint is re-validated over the whole table before commit: nothing is 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
 
+from hms_pipeline.engine.faults import fault_point
+
 BULK_MIN_ROWS = 20_000
+
+
+def min_rows() -> int:
+    """Smallest write that goes the bulk way; ``HMS_BULK_MIN_ROWS`` overrides it (tests set 1 so
+    the tiny data set takes the bulk path everywhere)."""
+    value = os.environ.get("HMS_BULK_MIN_ROWS", "")
+    return int(value) if value.isdigit() else BULK_MIN_ROWS
 
 
 @dataclass
@@ -30,7 +40,7 @@ class Deferred:
 
 def worth_it(conn: psycopg.Connection, relation: str, rows: int) -> bool:
     """Bulk-write when ``rows`` is at least as large as the table (and not small)."""
-    if rows < BULK_MIN_ROWS:
+    if rows < min_rows():
         return False
     reltuples = conn.execute("select reltuples from pg_class where oid = %s::regclass", (relation,)).fetchone()[0]
     return rows >= max(reltuples, 0)
@@ -74,6 +84,7 @@ class BulkError(RuntimeError):
 def restore(conn: psycopg.Connection, deferred: Deferred) -> None:
     """Recreate what :func:`defer` dropped: unique constraints, indexes, then foreign keys (each
     validated over the whole table by one join). A violation names the table and constraint."""
+    fault_point(f"{deferred.table}:bulk")
     conn.execute("set local maintenance_work_mem = '256MB'")
     target = sql.SQL(deferred.table)
     add = "alter table {} add constraint {} {}"

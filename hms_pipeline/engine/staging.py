@@ -299,7 +299,7 @@ def _load_empty(lconn: psycopg.Connection, conn: psycopg.Connection, schema: str
         _fill_candidates(lconn, conn, schema, table, sql.SQL("true"))
         source = sql.SQL("_cand")
     rows = lconn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table.name))).fetchone()[0]
-    deferred = bulk.defer(conn, f"stg.{table.name}", keep_unique=False) if rows >= bulk.BULK_MIN_ROWS else None
+    deferred = bulk.defer(conn, f"stg.{table.name}", keep_unique=False) if rows >= bulk.min_rows() else None
     written = conn.execute(
         sql.SQL(
             """insert into {stg} ({cols}, _key, _hash, _change_seq, _deleted)

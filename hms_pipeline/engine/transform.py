@@ -16,8 +16,6 @@ A crash anywhere rolls the whole table back; the next run redoes it from the sam
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -25,6 +23,7 @@ import psycopg
 from psycopg import sql
 
 from hms_pipeline.engine import bulk
+from hms_pipeline.engine.faults import fault_point
 from hms_pipeline.engine.spec import TableSpec
 from hms_pipeline.lib.sqlrun import read_sql
 
@@ -129,13 +128,6 @@ def _build_todo(conn, spec: TableSpec, since: int, upto: int, full: bool, retry_
     return conn.execute("select count(*) from _todo").fetchone()[0]
 
 
-def _fault_point(table: str) -> None:
-    """Crash-safety testing: ``HMS_FAULT_KILL_AFTER=<schema.table>`` kills this process with SIGKILL
-    after that table's writes and before its commit (what a killed run looks like)."""
-    if os.environ.get("HMS_FAULT_KILL_AFTER") == table:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 def apply_table(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, full: bool = False,
                 params: dict | None = None) -> ApplyStats:
     started = time.monotonic()
@@ -167,7 +159,7 @@ def apply_table(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, full:
             _apply_candidates(conn, spec, target, run_id, params or {}, stats)
             if not spec.merges:
                 conn.execute("drop view _ok")  # a temp view outlives the transaction; _cand does not
-            _fault_point(spec.name)
+            fault_point(spec.name)
 
         conn.execute(
             """insert into etl.apply_state (canonical_table, applied_seq, run_id) values (%s, %s, %s)
