@@ -46,7 +46,12 @@ class HmsDatabaseResource(dg.ConfigurableResource):
     @contextmanager
     def connect(self, *, autocommit: bool = False):
         with db.connect(self.canonical_url(), autocommit=autocommit) as conn:
-            conn.execute("select set_config('work_mem', %s, false)", (self.settings().work_mem,))
+            # temp_buffers (local buffers of the temp tables the engine stages candidates in) can only
+            # be set before a session's first temp table: 4 x work_mem
+            work_mem = self.settings().work_mem
+            amount, unit = int(work_mem[:-2]), work_mem[-2:]
+            conn.execute("select set_config('work_mem', %s, false), set_config('temp_buffers', %s, false)",
+                         (work_mem, f"{4 * amount}{unit}"))
             if not autocommit:
                 conn.commit()
             yield conn

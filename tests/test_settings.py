@@ -78,3 +78,4 @@ def test_pipeline_sessions_run_without_jit_and_with_the_configured_work_mem(pg_s
     with HmsDatabaseResource(database_url=pg_server_url).connect() as conn:
         assert conn.execute("show work_mem").fetchone()[0] == "32MB"
         assert conn.execute("show jit").fetchone()[0] == "off"
+        assert conn.execute("show temp_buffers").fetchone()[0] == "128MB"
