@@ -74,6 +74,14 @@ def test_bulk_first_load_equals_row_by_row(fresh_db, make_db, monkeypatch):
                                     (again.run_id,)).fetchall())
     assert len(written) > 20 and set(written.values()) == {0}, written
 
+    # a --full re-run reads every row again but writes none of them: it stays row by row (the
+    # indexes are not rebuilt) and changes nothing
+    rebuilt = index_oid(fresh_db, "clinical.idx_vitals_encounter_id")
+    full = run_backfill(monkeypatch, fresh_db, full=True)
+    assert full.success, failed_checks(full)
+    assert index_oid(fresh_db, "clinical.idx_vitals_encounter_id") == rebuilt
+    assert fingerprint(fresh_db) == fingerprint(rowwise)
+
 
 def test_a_kill_inside_a_bulk_write_rolls_the_dropped_indexes_back(fresh_db, make_db, pg_server_url, tmp_path,
                                                                    monkeypatch):
