@@ -258,3 +258,31 @@ def test_apply_twice_changes_nothing(conn):
     apply_ddl(conn)
     assert fingerprint(conn) == (first, count)
     assert conn.execute("select display from ref.codes").fetchall() == [("Typhoid",)]
+
+
+def test_an_unpartitioned_id_map_from_an_earlier_version_is_moved_into_partitions(fresh_db):
+    """Installs made before ops.legacy_id_map was partitioned keep their provenance: applying the
+    DDL renames the old table, creates the partitioned one and moves every row into the partition
+    of its canonical table."""
+    with psycopg.connect(fresh_db) as conn:
+        apply_ddl(conn)
+        conn.execute("drop table ops.legacy_id_map cascade")
+        conn.execute("""create table ops.legacy_id_map (
+                            legacy_table text not null, legacy_key text not null, canonical_table text not null,
+                            canonical_id uuid not null,
+                            disposition text not null check (disposition in ('LOADED', 'MERGED')),
+                            run_id text not null, mapped_at timestamptz not null default now(),
+                            unique (legacy_table, legacy_key, canonical_table))""")
+        conn.execute("create index idx_legacy_id_map_canonical on ops.legacy_id_map (canonical_table, canonical_id)")
+        conn.execute("""insert into ops.legacy_id_map (legacy_table, legacy_key, canonical_table, canonical_id,
+                                                       disposition, run_id)
+                        select 'patients', g::text, t, md5(t || g)::uuid, 'LOADED', 'old-run'
+                        from generate_series(1, 50) g, unnest(array['core.patients', 'core.persons']) t""")
+        conn.commit()
+        apply_ddl(conn)
+        kind = conn.execute("select relkind from pg_class where oid = 'ops.legacy_id_map'::regclass").fetchone()[0]
+        assert kind == "p"
+        assert conn.execute("select to_regclass('ops.legacy_id_map_unpartitioned')").fetchone() == (None,)
+        by_partition = dict(conn.execute(
+            "select tableoid::regclass::text, count(*) from ops.legacy_id_map group by 1").fetchall())
+        assert by_partition == {"etl.id_map_core__patients": 50, "etl.id_map_core__persons": 50}
