@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+
 import psycopg
 from psycopg import sql
 
@@ -89,3 +94,25 @@ def fingerprint(url: str) -> dict[str, tuple[int, str]]:
                                    '|' order by legacy_table, legacy_key, target_table, reason_code))
                from ops.quarantine where resolved_at is null""").fetchone()
     return out
+
+
+@contextmanager
+def backfill_cli(url: str, server_url: str, home, **env_extra):
+    """``run(**env)`` runs ``hms-pipeline run --phase backfill`` in a child process against ``url``
+    (its own HMS_HOME and Dagster database, dropped on exit); returns the CompletedProcess."""
+    from hms_pipeline.db import database_name
+    from hms_pipeline.paths import PROJECT_ROOT
+
+    dagster_db = database_name(url) + "_dg"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HMS_", "DAGSTER_"))}
+    env.update(HMS_DATABASE_URL=url, HMS_HOME=str(home), HMS_DAGSTER_DATABASE=dagster_db, **env_extra)
+
+    def run(**extra):
+        return subprocess.run([sys.executable, "-m", "hms_pipeline.cli", "run", "--phase", "backfill"],
+                              env={**env, **extra}, capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+
+    try:
+        yield run
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dagster_db)))

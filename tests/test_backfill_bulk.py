@@ -7,13 +7,8 @@ HMS_BULK_MIN_ROWS: 1 sends every write of a first load the bulk way."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import psycopg
-from backfill_helpers import failed_checks, fingerprint, materializations, prepare, run_backfill
-from psycopg import sql
+from backfill_helpers import backfill_cli, failed_checks, fingerprint, materializations, prepare, run_backfill
 
 SCHEMAS = ["core", "clinical", "inpatient", "pharmacy", "billing", "ref", "ops", "etl", "stg"]
 
@@ -87,20 +82,8 @@ def test_a_kill_inside_a_bulk_write_rolls_the_dropped_indexes_back(fresh_db, mak
                                                                    monkeypatch):
     """SIGKILL while clinical.vitals has its foreign key and index dropped: the database still has
     them (the DROPs were in the killed transaction) and the next run ends where a clean run ends."""
-    from hms_pipeline.db import database_name
-    from hms_pipeline.paths import PROJECT_ROOT
-
     prepare(fresh_db)
-    dagster_db = database_name(fresh_db) + "_dg"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HMS_", "DAGSTER_"))}
-    env.update(HMS_DATABASE_URL=fresh_db, HMS_HOME=str(tmp_path), HMS_DAGSTER_DATABASE=dagster_db,
-               HMS_BULK_MIN_ROWS="1")
-
-    def cli(**extra):
-        return subprocess.run([sys.executable, "-m", "hms_pipeline.cli", "run", "--phase", "backfill"],
-                              env={**env, **extra}, capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
-
-    try:
+    with backfill_cli(fresh_db, pg_server_url, tmp_path, HMS_BULK_MIN_ROWS="1") as cli:
         killed = cli(HMS_FAULT_KILL_AFTER="clinical.vitals:bulk")
         assert killed.returncode == -9, killed.stdout + killed.stderr
         with psycopg.connect(fresh_db) as conn:
@@ -111,9 +94,6 @@ def test_a_kill_inside_a_bulk_write_rolls_the_dropped_indexes_back(fresh_db, mak
             assert conn.execute("select to_regclass('clinical.idx_vitals_encounter_id') is not null").fetchone() == (True,)
         resumed = cli()
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    finally:
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dagster_db)))
 
     clean = make_db("clean")
     prepare(clean)

@@ -4,7 +4,7 @@ crash safety, and a legacy database on another server."""
 import psycopg
 import pytest
 
-from backfill_helpers import failed_checks, fingerprint, materializations, prepare, run_backfill
+from backfill_helpers import backfill_cli, failed_checks, fingerprint, materializations, prepare, run_backfill
 from hms_pipeline.engine import transform
 
 CANONICAL_ASSETS_PREFIXES = ("core/", "clinical/", "inpatient/", "pharmacy/", "billing/", "ref/")
@@ -146,25 +146,8 @@ def test_legacy_on_a_separate_database(fresh_db, make_db, monkeypatch):
 def test_a_killed_run_process_then_rerun_equals_an_uninterrupted_run(fresh_db, make_db, pg_server_url, tmp_path,
                                                                      monkeypatch):
     """A real kill: the CLI process dies (SIGKILL) inside core.patients' transaction."""
-    import os
-    import subprocess
-    import sys
-
-    from psycopg import sql
-
-    from hms_pipeline.db import database_name
-    from hms_pipeline.paths import PROJECT_ROOT
-
     prepare(fresh_db)
-    dagster_db = database_name(fresh_db) + "_dg"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HMS_", "DAGSTER_"))}
-    env.update(HMS_DATABASE_URL=fresh_db, HMS_HOME=str(tmp_path), HMS_DAGSTER_DATABASE=dagster_db)
-
-    def cli(**extra):
-        return subprocess.run([sys.executable, "-m", "hms_pipeline.cli", "run", "--phase", "backfill"],
-                              env={**env, **extra}, capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
-
-    try:
+    with backfill_cli(fresh_db, pg_server_url, tmp_path) as cli:
         killed = cli(HMS_FAULT_KILL_AFTER="core.patients")
         assert killed.returncode == -9, killed.stdout + killed.stderr
         with psycopg.connect(fresh_db) as conn:
@@ -172,9 +155,6 @@ def test_a_killed_run_process_then_rerun_equals_an_uninterrupted_run(fresh_db, m
             assert conn.execute("select count(*) from core.persons").fetchone()[0] > 0
         resumed = cli()
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    finally:
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dagster_db)))
 
     clean = make_db("clean")
     prepare(clean)
