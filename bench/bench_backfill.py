@@ -31,7 +31,7 @@ from psycopg import sql
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hms_pipeline.db import canonical_url  # noqa: E402
-from hms_pipeline.lib.sqlrun import apply_ddl  # noqa: E402
+from hms_pipeline.sqlrun import apply_ddl  # noqa: E402
 from hms_pipeline.settings import load_settings  # noqa: E402
 
 

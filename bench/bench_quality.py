@@ -30,7 +30,7 @@ import psycopg
 from psycopg import sql
 
 from hms_pipeline import db
-from hms_pipeline.lib.sqlrun import apply_ddl
+from hms_pipeline.sqlrun import apply_ddl
 from hms_pipeline.settings import load_settings
 
 # One statement per table; %(n)s = patients, %(s)s = staff (bound by the driver; a bare % is the

@@ -16,7 +16,11 @@ from collections.abc import Sequence
 
 from hms_pipeline import db
 from hms_pipeline.paths import PROJECT_ROOT
+from hms_pipeline.phases import PHASE_ORDER, phase_job_name
 from hms_pipeline.settings import Settings, SettingsError, load_settings
+
+
+LEGACY_PROFILES = ["blueprint", "live", "hostile", "hostile-live"]
 
 
 class CliError(Exception):
@@ -80,11 +84,10 @@ def run_phase(phase: str, settings: Settings, *, quiet: bool = False, full: bool
     """Materialize one phase through Dagster (in-process executor, persistent instance)."""
     from hms_pipeline.definitions import defs
     from hms_pipeline.instance import get_instance
-    from hms_pipeline.jobs import PHASES, phase_job_name
     from hms_pipeline.lib.run_summary import print_run_summary
 
-    if phase not in PHASES:
-        raise CliError(f"unknown phase {phase!r}; phases: {', '.join(PHASES)}")
+    if phase not in PHASE_ORDER:
+        raise CliError(f"unknown phase {phase!r}; phases: {', '.join(PHASE_ORDER)}")
     url = db.canonical_url(settings)
     if not quiet:
         print(f"database: {_where(settings, url)}")
@@ -202,9 +205,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         profile=args.profile, progress=sys.stderr.isatty(),
     )
     print(report)
-    from hms_pipeline.jobs import PHASES
-
-    for phase in [p for p in PHASES if p != "schema"]:
+    for phase in [p for p in PHASE_ORDER if p != "schema"]:
         if not run_phase(phase, settings, quiet=True):
             return 1
     print("\nOpen the Dagster UI on this database with: hms-pipeline dev")
@@ -230,8 +231,6 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hms_pipeline.jobs import PHASES
-
     p = argparse.ArgumentParser(prog="hms-pipeline", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -240,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_db.set_defaults(func=cmd_db)
 
     p_run = sub.add_parser("run", help="materialize a phase through Dagster (in-process)")
-    p_run.add_argument("--phase", required=True, choices=list(PHASES))
+    p_run.add_argument("--phase", required=True, choices=list(PHASE_ORDER))
     p_run.add_argument("--full", action="store_true",
                        help="backfill: re-read every legacy row instead of only the changes")
     p_run.set_defaults(func=cmd_run)
@@ -250,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_gen = leg_sub.add_parser("generate", help="(re)create the legacy schema with synthetic dirty data")
     p_gen.add_argument("--scale", type=_parse_scale, default="tiny", help="tiny|demo|large|<patients>")
     p_gen.add_argument("--seed", type=int, default=42)
-    p_gen.add_argument("--profile", choices=["blueprint", "live"], default="blueprint")
+    p_gen.add_argument("--profile", choices=LEGACY_PROFILES, default="blueprint",
+                       help="blueprint or live shape; hostile / hostile-live: that shape without constraints, "
+                       "filled with content the generator's clean data never has")
     p_gen.add_argument("--as-of", type=dt.date.fromisoformat, default=None, dest="as_of",
                        help="date the data is laid out against (YYYY-MM-DD; fixed default)")
     p_gen.add_argument("--force", action="store_true",
@@ -261,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo = sub.add_parser("demo", help="embedded Postgres + schema + synthetic legacy data + every phase")
     p_demo.add_argument("--scale", type=_parse_scale, default="demo")
     p_demo.add_argument("--seed", type=int, default=42)
-    p_demo.add_argument("--profile", choices=["blueprint", "live"], default="blueprint")
+    p_demo.add_argument("--profile", choices=LEGACY_PROFILES, default="blueprint")
     p_demo.add_argument("--force", action="store_true",
                         help="let the demo drop a legacy schema it did not create")
     p_demo.set_defaults(func=cmd_demo)

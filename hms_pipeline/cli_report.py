@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from hms_pipeline.quality.checks import run_dir
+from hms_pipeline.paths import run_dir
 
 
 def latest_run_folder(reports_dir: Path) -> Path | None:

@@ -21,3 +21,14 @@ def sql_file(*parts: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"SQL file not found: {path}")
     return path
+
+
+def run_dir(reports_dir: Path, run_id: str) -> Path:
+    """The folder of one run's validation report: ``<reports dir>/<run id>/``."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    return Path(reports_dir) / safe
+
+
+def outcome_path(reports_dir: Path, run_id: str, table: str) -> Path:
+    """Where a table's suite outcome of one run is written (the report is built from these)."""
+    return run_dir(reports_dir, run_id) / "checks" / f"{table}.json"

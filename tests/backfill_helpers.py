@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterable
 from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
 
-from hms_pipeline.lib.sqlrun import apply_ddl
+from hms_pipeline.sqlrun import apply_ddl
 
 CANONICAL_SCHEMAS = ("core", "clinical", "inpatient", "pharmacy", "billing", "ref")
 VOLATILE = ("updated_at", "created_by", "updated_by", "deleted_at")
@@ -25,8 +26,30 @@ def prepare(url: str, *, profile: str = "blueprint", seed: int = 42, scale="tiny
     return generate(legacy_url or url, scale=scale, seed=seed, profile=profile)
 
 
-def run_backfill(monkeypatch, url: str, *, legacy_url: str | None = None, full: bool = False, defs=None):
-    """Materialize the backfill phase in-process against ``url``; returns the Dagster result."""
+def backfill_job(targets: Iterable[str] | None = None, *, suites: bool = True):
+    """A job of the real code location (``hms_pipeline.definitions``): the backfill phase, or only
+    ``targets`` (``schema.table``) and what they need upstream in that phase. ``suites=False`` leaves
+    the GX suite checks out (the reconciliation and warnings checks always run)."""
+    import dagster as dg
+
+    from hms_pipeline.definitions import defs
+
+    selection = dg.AssetSelection.tag("phase", "backfill")
+    if targets is not None:
+        keys = [dg.AssetKey(t.split(".")) for t in targets]
+        selection = dg.AssetSelection.assets(*keys).upstream() & selection
+    if not suites:
+        graph = defs.resolve_asset_graph()
+        selection = selection - dg.AssetSelection.checks(*(k for k in graph.asset_check_keys if k.name == "expectations"))
+    name = "test_backfill_selection"
+    job = dg.define_asset_job(name, selection=selection, executor_def=dg.in_process_executor)
+    return dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def(name)
+
+
+def run_backfill(monkeypatch, url: str, *, legacy_url: str | None = None, full: bool = False,
+                 targets: Iterable[str] | None = None, suites: bool = True):
+    """Materialize the backfill phase (or ``targets`` and their upstream, see :func:`backfill_job`)
+    in-process against ``url``; returns the Dagster result."""
     import dagster as dg
 
     monkeypatch.setenv("HMS_DATABASE_URL", url)
@@ -34,9 +57,12 @@ def run_backfill(monkeypatch, url: str, *, legacy_url: str | None = None, full: 
         monkeypatch.setenv("HMS_LEGACY_DATABASE_URL", legacy_url)
     else:
         monkeypatch.delenv("HMS_LEGACY_DATABASE_URL", raising=False)
-    if defs is None:
+    if targets is None and suites:
         from hms_pipeline.definitions import defs
-    job = defs.resolve_job_def("phase_backfill")
+
+        job = defs.resolve_job_def("phase_backfill")
+    else:
+        job = backfill_job(targets, suites=suites)
     return job.execute_in_process(
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,

@@ -12,11 +12,9 @@ import pytest
 from psycopg import sql
 
 from backfill_helpers import failed_checks, fingerprint, materializations, prepare, run_backfill
-from hms_pipeline.defs import clinical, core, etl, ref
+from hms_pipeline.defs import clinical
 from hms_pipeline.engine.reconcile import reconcile
-from hms_pipeline.lib.factory import canonical_table_asset
 from hms_pipeline.paths import sql_file
-from hms_pipeline.resources import BackfillOptions, hms_db_resource
 
 MINE = ("encounters", "appointments", "vitals", "allergies", "symptoms", "medical_history")
 SPECS = [s for s in clinical.SPECS if s.schema == "clinical" and s.table in MINE]
@@ -28,18 +26,6 @@ VITAL_KIND = {"pulse": "heart_rate", "spo2": "oxygen_saturation", "random_blood_
               "blood_pressure_systolic": "bp_systolic", "blood_pressure_diastolic": "bp_diastolic"}
 
 
-def clinical_defs() -> dg.Definitions:
-    """The backfill phase reduced to what these tables need: snapshot, ref, core and these six
-    (the lab and inpatient tables, the GX suites and the rest run in the full location's tests)."""
-    job = dg.define_asset_job("phase_backfill", selection=dg.AssetSelection.tag("phase", "backfill"),
-                              executor_def=dg.in_process_executor)
-    return dg.Definitions.merge(
-        etl.defs, ref.defs, core.defs,
-        dg.Definitions(assets=[canonical_table_asset(s) for s in SPECS], jobs=[job],
-                       resources={"hms_db": hms_db_resource(), "backfill_options": BackfillOptions()}),
-    )
-
-
 def setup(url: str, profile: str = "blueprint"):
     """Canonical DDL and generated tiny legacy data. In the live profile the blueprint-only sources
     (patient_visits, patient_allergies, patient_symptoms) and the `appointments` view are staged as
@@ -48,7 +34,9 @@ def setup(url: str, profile: str = "blueprint"):
 
 
 def run(monkeypatch, url: str):
-    result = run_backfill(monkeypatch, url, defs=clinical_defs())
+    # the backfill phase reduced to these six and what they need upstream (snapshot, ref, core); the
+    # GX suites run in the full location's tests
+    result = run_backfill(monkeypatch, url, targets=[s.name for s in SPECS], suites=False)
     messages = [e.event_specific_data.error.message[:800] for e in result.get_step_failure_events()]
     assert result.success, messages
     assert not failed_checks(result), failed_checks(result)

@@ -16,10 +16,6 @@ import psycopg
 import pytest
 
 from backfill_helpers import failed_checks, materializations, prepare, run_backfill
-from hms_pipeline.defs import clinical, core, etl, inpatient, ref
-from hms_pipeline.defs.clinical.lab import LAB_SPECS
-from hms_pipeline.lib.factory import canonical_table_asset
-from hms_pipeline.resources import BackfillOptions, hms_db_resource
 
 LAB_TABLES = ("clinical.lab_tests", "clinical.lab_orders", "clinical.lab_order_items", "clinical.lab_results")
 INPATIENT_TABLES = ("inpatient.wards", "inpatient.beds", "inpatient.admissions", "inpatient.bed_allocations")
@@ -41,21 +37,9 @@ WARN_TABLES = {
 }
 
 
-def _defs() -> dg.Definitions:
-    """The backfill phase reduced to what these tables need: snapshot, ref, core, encounters, ours."""
-    upstream = [s for s in clinical.SPECS if s.name == "clinical.encounters"]
-    ours = [s for s in LAB_SPECS + inpatient.SPECS if s.name not in {u.name for u in upstream}]
-    job = dg.define_asset_job("phase_backfill", selection=dg.AssetSelection.tag("phase", "backfill"),
-                              executor_def=dg.in_process_executor)
-    return dg.Definitions.merge(
-        etl.defs, ref.defs, core.defs,
-        dg.Definitions(assets=[canonical_table_asset(s) for s in upstream + ours], jobs=[job],
-                       resources={"hms_db": hms_db_resource(), "backfill_options": BackfillOptions()}),
-    )
-
-
 def _run(monkeypatch, url, *, full=False) -> dict[str, dict]:
-    result = run_backfill(monkeypatch, url, full=full, defs=_defs())
+    # the backfill phase reduced to these tables and what they need upstream (no GX suites)
+    result = run_backfill(monkeypatch, url, full=full, targets=MINE, suites=False)
     errors = [e.event_specific_data.error.message[:500] for e in result.get_step_failure_events()]
     assert result.success, errors
     assert not failed_checks(result), failed_checks(result)

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 import blueprint_expected as bp
-from hms_pipeline.lib.sqlrun import apply_ddl
+from hms_pipeline.sqlrun import apply_ddl
 
 SCHEMAS = list(bp.SCHEMAS)
 

@@ -12,7 +12,7 @@ import pytest
 from psycopg import sql
 from psycopg.errors import CheckViolation, GeneratedAlways
 
-from hms_pipeline.lib.sqlrun import apply_ddl
+from hms_pipeline.sqlrun import apply_ddl
 
 
 @pytest.fixture

@@ -102,40 +102,6 @@ def test_dagster_definitions_validate():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-BACKFILL_ASSETS = {
-    "etl/legacy_snapshot", "ref/codes",
-    "core/facilities", "core/departments", "core/staff_roles", "core/persons", "core/patients", "core/users",
-    "core/staff", "core/staff_schedules",
-    "clinical/encounters", "clinical/appointments", "clinical/vitals", "clinical/allergies", "clinical/symptoms",
-    "clinical/medical_history", "clinical/lab_tests", "clinical/lab_orders", "clinical/lab_order_items",
-    "clinical/lab_results",
-    "inpatient/wards", "inpatient/beds", "inpatient/admissions", "inpatient/bed_allocations",
-}
-
-
-def test_definitions_snapshot():
-    """Pin the code location's shape: assets keyed [schema, table] grouped by schema, the phase jobs
-    (in-process), every canonical asset with its blocking reconciliation and suite checks."""
-    from hms_pipeline.definitions import defs
-
-    graph = defs.resolve_asset_graph()
-    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert "canonical_schema" in keys and "ops/legacy_profile" in keys
-    assert sum(k.startswith("legacy/") for k in keys) == 44
-    for phase in ("schema", "profile", "backfill"):
-        assert defs.resolve_job_def(f"phase_{phase}").executor_def.name == "in_process"
-    backfill = {k.to_user_string() for k in defs.resolve_job_def("phase_backfill").asset_layer.executable_asset_keys}
-    assert backfill == BACKFILL_ASSETS
-    specs = {".".join(s.key.path): s for s in defs.resolve_all_asset_specs()}
-    for key in BACKFILL_ASSETS - {"etl/legacy_snapshot"}:
-        schema, table = key.split("/")
-        assert specs[f"{schema}.{table}"].group_name == schema
-    checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
-    for key in BACKFILL_ASSETS - {"etl/legacy_snapshot"}:
-        assert (key, "reconciliation") in checks and (key, "expectations") in checks, key
-    assert defs.resolve_schedule_def("backfill_deltas") is not None
-
-
 def test_generator_refuses_to_drop_a_legacy_schema_it_did_not_create(fresh_db, tmp_path):
     with psycopg.connect(fresh_db) as conn:
         conn.execute("create table public.patients (id int)")

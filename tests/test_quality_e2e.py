@@ -23,7 +23,8 @@ from psycopg import sql
 
 from backfill_helpers import prepare
 from hms_pipeline.definitions import defs
-from hms_pipeline.jobs import PHASE_ORDER, PHASES, phase_job_name
+from hms_pipeline.lib.jobs import PHASES
+from hms_pipeline.phases import PHASE_ORDER, phase_job_name
 from hms_pipeline.quality.checks import CHECK_NAME
 from hms_pipeline.quality.gates import failing_blocking_checks, gated_schedule, phase_gate
 from hms_pipeline.quality.phi import scan_for_phi, scan_text

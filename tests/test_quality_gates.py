@@ -18,7 +18,7 @@ from psycopg import sql
 
 from hms_pipeline.cli_report import add_report_parser
 from hms_pipeline.db import database_name
-from hms_pipeline.lib.sqlrun import apply_ddl
+from hms_pipeline.sqlrun import apply_ddl
 from hms_pipeline.quality import gx_runner
 from hms_pipeline.quality.checks import CHECK_NAME, outcome_path, suite_checks
 from hms_pipeline.quality.gx_runner import SuiteOutcome, run_suite

@@ -9,7 +9,7 @@ import psycopg
 from psycopg import sql
 import pytest
 
-from hms_pipeline.lib.sqlrun import apply_ddl, ddl_files
+from hms_pipeline.sqlrun import apply_ddl, ddl_files
 from hms_pipeline.quality.gx_runner import run_suite
 from hms_pipeline.quality.suites import (
     SuiteError,

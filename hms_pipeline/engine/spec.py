@@ -40,6 +40,16 @@ class TableSpec:
     # False when the transform emits each canonical id at most once and never MERGED (a 1:1 or 1:N
     # derivation with keys of its own): the engine then skips the per-id disposition sort.
     merges: bool = True
+    # "select": the SQL file is one SELECT of candidate rows the engine applies (the default);
+    # "script": the SQL file writes the table itself (reference data such as ref.codes, see
+    # hms_pipeline.engine.scripted).
+    kind: str = "select"
+    # Explicit transform file (tests, or a table whose SQL lives elsewhere); default sql/<schema>/<table>.sql
+    transform_path: Path | None = None
+
+    def __post_init__(self):
+        if self.kind not in ("select", "script"):
+            raise ValueError(f"{self.schema}.{self.table}: kind must be 'select' or 'script', not {self.kind!r}")
 
     @property
     def name(self) -> str:
@@ -47,6 +57,8 @@ class TableSpec:
 
     @property
     def sql_path(self) -> Path:
+        if self.transform_path is not None:
+            return Path(self.transform_path)
         return sql_file(self.schema, f"{self.sql_name or self.table}.sql")
 
     @property

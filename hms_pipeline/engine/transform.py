@@ -25,7 +25,7 @@ from psycopg import sql
 from hms_pipeline.engine import bulk
 from hms_pipeline.engine.faults import fault_point
 from hms_pipeline.engine.spec import TableSpec
-from hms_pipeline.lib.sqlrun import read_sql
+from hms_pipeline.sqlrun import read_sql
 
 PIPELINE_ACTOR = "hms-pipeline"
 ANALYZE_AFTER = 1000  # rows written in one step beyond which the step refreshes planner statistics

@@ -15,7 +15,7 @@ import psycopg
 from psycopg import sql
 
 from hms_pipeline.legacy.contract import PROFILES, Contract, check_profile, load_contract, sql_path
-from hms_pipeline.lib.sqlrun import read_sql
+from hms_pipeline.sqlrun import read_sql
 
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

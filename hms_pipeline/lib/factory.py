@@ -1,19 +1,52 @@
-"""Factories: one Dagster asset (with its blocking reconciliation check) per canonical table."""
+"""The table factory: the only place that knows how a canonical table becomes Dagster objects.
+
+A canonical table is its name in three places that mirror each other:
+
+- its spec (:class:`~hms_pipeline.engine.spec.TableSpec`) in ``hms_pipeline/defs/<schema>/``;
+- its transform ``sql/<schema>/<table>.sql``;
+- its GX suite ``expectations/<schema>/<table>.json``.
+
+:func:`table_definitions` turns a schema's specs into one asset per table, each with every check a
+canonical table has: ``reconciliation`` (blocking), ``warnings`` (never blocking) and
+``expectations`` (the GX suite; blocking when it has ERROR expectations). A spec whose transform or
+suite file is missing fails here, when the definitions load, naming the file to add.
+"""
+
+# No "from __future__ import annotations": Dagster reads the asset function's annotations at runtime.
+
+from collections.abc import Iterable
+from pathlib import Path
 
 import dagster as dg
 
 from hms_pipeline.engine.reconcile import reconcile_or_reuse
+from hms_pipeline.engine.scripted import apply_script, reconcile_script
 from hms_pipeline.engine.spec import TableSpec
 from hms_pipeline.engine.transform import apply_table, something_written
+from hms_pipeline.paths import EXPECTATIONS_DIR, PROJECT_ROOT
+from hms_pipeline.quality.checks import suite_check
+from hms_pipeline.quality.suites import suite_path
 from hms_pipeline.resources import BackfillOptions, HmsDatabaseResource
 
 LEGACY_SNAPSHOT_KEY = dg.AssetKey(["etl", "legacy_snapshot"])
 RECONCILIATION = "reconciliation"
 WARNINGS = "warnings"
+TRANSFORM_METADATA = "hms/transform"  # the transform file, relative to the project (discovery reads it)
+
+
+class MissingHomeError(Exception):
+    """A canonical table lacks one of its files (spec, transform, suite); the message names it."""
 
 
 def asset_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(name.split("."))
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def transform_params(hms_db: HmsDatabaseResource) -> dict:
@@ -22,42 +55,65 @@ def transform_params(hms_db: HmsDatabaseResource) -> dict:
     return {"facility_name": s.facility_name, "facility_tz": s.facility_timezone}
 
 
-def canonical_table_asset(spec: TableSpec) -> dg.AssetsDefinition:
+def _check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            RECONCILIATION, asset=key, blocking=True,
+            description="every consumed legacy row is loaded, merged or quarantined; no live row points at "
+            "a soft-deleted parent",
+        ),
+        dg.AssetCheckSpec(
+            WARNINGS, asset=key, blocking=False,
+            description="rows loaded with a WARN (unmapped vocabulary value kept as NULL, unresolved free-text "
+            "doctor name, inferred encounter...)",
+        ),
+    ]
+
+
+def _transform_path(spec: TableSpec) -> Path:
+    try:
+        return spec.sql_path
+    except FileNotFoundError:
+        raise MissingHomeError(
+            f"{spec.name}: its transform is missing: add sql/{spec.schema}/{spec.sql_name or spec.table}.sql "
+            f"(or remove its spec from hms_pipeline/defs/{spec.schema}/)") from None
+
+
+def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTATIONS_DIR) -> dg.AssetsDefinition:
+    """One canonical table's asset, with its ``reconciliation`` and ``warnings`` checks."""
     key = asset_key(spec.name)
+    transform = _transform_path(spec)
     sources = ", ".join(spec.source_names) or "settings only"
-    description = f"{spec.description.strip()}\n\nLegacy sources: {sources}. Transform: `sql/{spec.schema}/{spec.sql_path.name}`."
+    description = f"{spec.description.strip()}\n\nLegacy sources: {sources}. Transform: `{_relative(transform)}`."
+    refs = [dg.LocalFileCodeReference(file_path=str(transform), label="transform (SQL)")]
+    suite = suite_path(spec.name, expectations_root)
+    if suite.is_file():
+        refs.append(dg.LocalFileCodeReference(file_path=str(suite), label="expectation suite (GX)"))
 
     @dg.asset(
         key=key,
-        name=None,
         group_name=spec.schema,
         deps=[LEGACY_SNAPSHOT_KEY, *(asset_key(d) for d in spec.deps)],
         description=description,
         kinds={"postgres"},
         tags={"phase": spec.phase},
-        check_specs=[
-            dg.AssetCheckSpec(
-                RECONCILIATION,
-                asset=key,
-                blocking=True,
-                description="every consumed legacy row is loaded, merged or quarantined; no live row "
-                "points at a soft-deleted parent",
-            ),
-            dg.AssetCheckSpec(
-                WARNINGS,
-                asset=key,
-                blocking=False,
-                description="rows loaded with a WARN (unmapped vocabulary value kept as NULL, unresolved "
-                "free-text doctor name, inferred encounter...)",
-            ),
-        ],
+        metadata={
+            "dagster/table_name": spec.name,
+            "dagster/code_references": dg.CodeReferencesMetadataValue(code_references=refs),
+            TRANSFORM_METADATA: _relative(transform),
+        },
+        check_specs=_check_specs(key),
     )
     def _asset(context: dg.AssetExecutionContext, hms_db: HmsDatabaseResource, backfill_options: BackfillOptions):
+        full = backfill_options.full_refresh
         with hms_db.connect() as conn:
-            stats = apply_table(conn, spec, context.run_id, full=backfill_options.full_refresh,
-                                params=transform_params(hms_db))
-            idle = not backfill_options.full_refresh and stats.todo == 0 and not something_written(conn, context.run_id)
-            recon = reconcile_or_reuse(conn, spec, context.run_id, idle=idle)
+            if spec.kind == "script":
+                stats = apply_script(conn, spec, context.run_id)
+                recon = reconcile_script(conn, spec)
+            else:
+                stats = apply_table(conn, spec, context.run_id, full=full, params=transform_params(hms_db))
+                idle = not full and stats.todo == 0 and not something_written(conn, context.run_id)
+                recon = reconcile_or_reuse(conn, spec, context.run_id, idle=idle)
         context.log.info(
             "%s: %d candidates, %d written, %d unchanged, %d merged, %d quarantined, %d soft-deleted in %.2fs",
             spec.name, stats.candidates, stats.written, stats.unchanged, stats.merged, stats.quarantined,
@@ -98,3 +154,27 @@ def canonical_table_asset(spec: TableSpec) -> dg.AssetsDefinition:
         )
 
     return _asset
+
+
+def table_definitions(specs: Iterable[TableSpec], *, expectations_root: Path = EXPECTATIONS_DIR) -> dg.Definitions:
+    """A schema's canonical tables: one asset per spec with all its checks (the GX suite's included).
+
+    Raises :class:`MissingHomeError` naming the file when a table's transform or suite is missing:
+    a table cannot lose its checks silently."""
+    specs = list(specs)
+    missing = []
+    for spec in specs:
+        try:
+            _transform_path(spec)
+        except MissingHomeError as exc:
+            missing.append(str(exc))
+        suite = suite_path(spec.name, expectations_root)
+        if not suite.is_file():
+            missing.append(f"{spec.name}: its expectation suite is missing: add {_relative(suite)} "
+                           "(see expectations/README.md)")
+    if missing:
+        raise MissingHomeError("; ".join(missing))
+    return dg.Definitions(
+        assets=[canonical_table_asset(s, expectations_root=expectations_root) for s in specs],
+        asset_checks=[suite_check(s.name, root=expectations_root) for s in specs],
+    )

@@ -8,7 +8,7 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
-from hms_pipeline.lib.sqlrun import apply_ddl
+from hms_pipeline.sqlrun import apply_ddl
 from hms_pipeline.settings import TABLE_DEFAULTS, Settings, parse_table_name
 
 CANONICAL_SCHEMAS = ("core", "clinical", "inpatient", "pharmacy", "billing", "ops", "ref", "view")

@@ -21,7 +21,7 @@ import dagster as dg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from hms_pipeline.paths import EXPECTATIONS_DIR
+from hms_pipeline.paths import EXPECTATIONS_DIR, outcome_path, run_dir  # noqa: F401 (re-exported)
 from hms_pipeline.quality.suites import load_suite, suite_path
 from hms_pipeline.resources import HmsDatabaseResource
 
@@ -50,16 +50,6 @@ def data_fingerprint(conn, table: str, suite_file: Path) -> str:
             sql.SQL("select count(*), {} from {}").format(stamp, sql.Identifier(schema, rel))).fetchone()
         parts.append(f"{name}={rows}@{latest}")
     return ":".join(parts)
-
-
-def run_dir(reports_dir: Path, run_id: str) -> Path:
-    """The folder of one run's report: ``<reports dir>/<run id>/``."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
-    return Path(reports_dir) / safe
-
-
-def outcome_path(reports_dir: Path, run_id: str, table: str) -> Path:
-    return run_dir(reports_dir, run_id) / "checks" / f"{table}.json"
 
 
 def _asset_key(table: str) -> dg.AssetKey:

@@ -74,26 +74,19 @@ def blocking_check_keys(asset_graph, asset_keys: Iterable[dg.AssetKey]) -> list[
                   key=lambda k: (k.asset_key.to_user_string(), k.name))
 
 
-def _project_asset_graph():
-    from hms_pipeline.definitions import defs
-
-    return defs.resolve_asset_graph()
-
-
 def _evaluation_fails(record) -> bool:
     ev = record.evaluation
     return ev is not None and not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
 
 
 def failing_blocking_checks(instance: dg.DagsterInstance, asset_keys: Iterable[dg.AssetKey], *,
-                            asset_graph=None) -> list[FailingCheck]:
+                            asset_graph) -> list[FailingCheck]:
     """The blocking checks of ``asset_keys`` whose latest execution fails (see the module doc),
-    evaluated failures first. ``asset_graph`` gives the checks and whether they block (default: the
-    project's definitions)."""
+    evaluated failures first. ``asset_graph`` (handed in by the caller: this module never loads the
+    code location) gives the checks and whether they block."""
     from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
 
-    graph = asset_graph if asset_graph is not None else _project_asset_graph()
-    keys = blocking_check_keys(graph, asset_keys)
+    keys = blocking_check_keys(asset_graph, asset_keys)
     if not keys:
         return []
     summaries = instance.event_log_storage.get_asset_check_summary_records(keys)
@@ -121,12 +114,12 @@ def failing_blocking_checks(instance: dg.DagsterInstance, asset_keys: Iterable[d
 
 
 def phase_gate(instance: dg.DagsterInstance, phase: str, *, phases: Mapping[str, dg.AssetSelection],
-               order: Sequence[str] | None = None, asset_graph=None) -> GateStatus:
+               order: Sequence[str] | None = None, asset_graph) -> GateStatus:
     """Whether ``phase`` may start: closed while a blocking check of an earlier phase fails."""
     order = list(order or phases)
     if phase not in order:
         raise ValueError(f"unknown phase {phase!r}; phases: {', '.join(order)}")
-    graph = asset_graph if asset_graph is not None else _project_asset_graph()
+    graph = asset_graph
     earlier = tuple(order[:order.index(phase)])
     keys: set[dg.AssetKey] = set()
     for p in earlier:
@@ -147,10 +140,7 @@ def gated_schedule(*, name: str, job_name: str, phase: str, phases: Mapping[str,
                  + f"Skips while a blocking check of an earlier phase ({', '.join(order[:order.index(phase)]) or 'none'}) "
                  "is failing.")
     def _schedule(context: dg.ScheduleEvaluationContext):
-        try:
-            graph = context.repository_def.asset_graph
-        except dg.DagsterInvariantViolationError:  # evaluated without its repository (direct call)
-            graph = None
+        graph = context.repository_def.asset_graph  # the code location the schedule is part of
         gate = phase_gate(context.instance, phase, phases=phases, order=order, asset_graph=graph)
         if gate.closed:
             context.log.info(gate.reason)

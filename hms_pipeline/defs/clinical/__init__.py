@@ -1,9 +1,7 @@
 """clinical: encounters (the backbone), appointments, vitals, allergies, symptoms, medical history."""
 
-import dagster as dg
-
 from hms_pipeline.engine.spec import Source, TableSpec
-from hms_pipeline.lib.factory import canonical_table_asset
+from hms_pipeline.lib.factory import table_definitions
 
 # Free-text list items that record nothing (compared lower-case, trimmed of blanks and dots). Bound
 # into the transforms as %(none_items)s and rendered into the `consumes` predicates below, so the
@@ -115,4 +113,4 @@ SPECS = [
     ),
 ]
 
-defs = dg.Definitions(assets=[canonical_table_asset(s) for s in SPECS])
+defs = table_definitions(SPECS)

@@ -1,16 +1,17 @@
 """clinical lab tables: the test catalog and the lab_reports split into orders, items and results.
 
-``LAB_SPECS`` is included by ``hms_pipeline.defs.clinical``. How a report splits into analytes and
+How a report splits into analytes and
 which test each analyte is lives in one place, ``etl.lab_report_analytes`` (sql/ddl/092_lab_helpers.sql).
 """
 
 from hms_pipeline.engine.spec import Source, TableSpec
+from hms_pipeline.lib.factory import table_definitions
 
 # lab_tests derives tests from the reports' analytes, so report changes must re-run it; the reports
 # themselves are accounted for by lab_orders / lab_order_items / lab_results, not by lab_tests.
 _TRIGGER_ONLY = "false"
 
-LAB_SPECS = [
+SPECS = [
     TableSpec(
         "clinical", "lab_tests",
         sources=(
@@ -54,3 +55,5 @@ LAB_SPECS = [
         "result_at = report_date. Unreadable results JSON is quarantined (UNPARSEABLE_VALUE).",
     ),
 ]
+
+defs = table_definitions(SPECS)

@@ -1,5 +1,1 @@
-"""The legacy snapshot every backfill run works from."""
-
-from hms_pipeline.defs.etl.assets import defs
-
-__all__ = ["defs"]
+"""etl: the legacy snapshot every backfill run works from (``assets.py``)."""

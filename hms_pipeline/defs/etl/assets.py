@@ -69,4 +69,4 @@ def legacy_snapshot(context: dg.AssetExecutionContext, hms_db: HmsDatabaseResour
     )
 
 
-defs = dg.Definitions(assets=[legacy_snapshot])
+

@@ -1,9 +1,7 @@
 """inpatient: wards, beds, admissions, bed allocations (legacy beds, bed_allocations, patient_admissions)."""
 
-import dagster as dg
-
 from hms_pipeline.engine.spec import Source, TableSpec
-from hms_pipeline.lib.factory import canonical_table_asset
+from hms_pipeline.lib.factory import table_definitions
 
 SPECS = [
     TableSpec(
@@ -37,4 +35,4 @@ SPECS = [
     ),
 ]
 
-defs = dg.Definitions(assets=[canonical_table_asset(s) for s in SPECS])
+defs = table_definitions(SPECS)

@@ -13,6 +13,7 @@ import dagster as dg
 from hms_pipeline.legacy.contract import Contract
 from hms_pipeline.legacy.profiler import profile_legacy, summary_markdown
 from hms_pipeline.legacy.schema import contract as load_vendored_contract
+from hms_pipeline.phases import PHASE_TAG
 from hms_pipeline.resources import HmsDatabaseResource
 
 LEGACY_PROFILE_KEY = dg.AssetKey(["ops", "legacy_profile"])
@@ -68,7 +69,7 @@ def legacy_asset_specs(contract: Contract | None = None) -> list[dg.AssetSpec]:
 LEGACY_SPECS = legacy_asset_specs()
 
 
-@dg.asset(key=LEGACY_PROFILE_KEY, group_name="ops", deps=LEGACY_SPECS, kinds={"postgres"})
+@dg.asset(key=LEGACY_PROFILE_KEY, group_name="ops", deps=LEGACY_SPECS, kinds={"postgres"}, tags={PHASE_TAG: "profile"})
 def legacy_profile(context: dg.AssetExecutionContext, hms_db: HmsDatabaseResource) -> dg.MaterializeResult:
     """Profile of the legacy source schema (``HMS_LEGACY_SCHEMA``) against the fixture contract: for
     each legacy relation whether it is a table, a view or absent, its row count, columns, worst null
@@ -98,4 +99,4 @@ def legacy_profile(context: dg.AssetExecutionContext, hms_db: HmsDatabaseResourc
     )
 
 
-defs = dg.Definitions(assets=[*LEGACY_SPECS, legacy_profile])
+

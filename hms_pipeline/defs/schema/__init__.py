@@ -1,5 +1,1 @@
-"""Phase 1: the canonical schema."""
-
-from hms_pipeline.defs.schema.assets import defs
-
-__all__ = ["defs"]
+"""Phase 1: the canonical schema (``assets.py``)."""

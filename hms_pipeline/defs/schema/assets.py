@@ -4,12 +4,13 @@
 import dagster as dg
 
 from hms_pipeline.lib.schema import apply_canonical_schema
+from hms_pipeline.phases import PHASE_TAG
 from hms_pipeline.resources import HmsDatabaseResource
 
 CANONICAL_SCHEMA_KEY = dg.AssetKey("canonical_schema")
 
 
-@dg.asset(key=CANONICAL_SCHEMA_KEY, group_name="ops", kinds={"postgres"})
+@dg.asset(key=CANONICAL_SCHEMA_KEY, group_name="ops", kinds={"postgres"}, tags={PHASE_TAG: "schema"})
 def canonical_schema(context: dg.AssetExecutionContext, hms_db: HmsDatabaseResource) -> dg.MaterializeResult:
     """The blueprint's canonical schema (phase 1): schemas core, clinical, inpatient, pharmacy,
     billing, ops, ref and view; every table, constraint, index, trigger and view; the provenance
@@ -26,4 +27,4 @@ def canonical_schema(context: dg.AssetExecutionContext, hms_db: HmsDatabaseResou
     return dg.MaterializeResult(metadata=outcome.metadata())
 
 
-defs = dg.Definitions(assets=[canonical_schema])
+
