@@ -4,11 +4,17 @@
 deletes: its SQL file inserts the pipeline's explicit vocabulary mappings and the legacy ``ref_code``
 rows itself, and maps the legacy rows in ``ops.legacy_id_map``. The engine runs it in one
 transaction and records it like any table, so a mapping change counts as something written (it
-makes quarantined rows of later tables retry)."""
+makes quarantined rows of later tables retry).
+
+A script table takes contributions: every ``*.sql`` file in ``sql/<schema>/<table>.d/`` runs after
+the main script, in name order. A domain adds its vocabulary mappings (or a reviewer's decisions)
+as a file of its own there, e.g. ``sql/ref/codes.d/pharmacy.sql``, without editing another
+domain's file."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -28,6 +34,12 @@ where not s._deleted
 """
 
 
+def script_files(spec: TableSpec) -> list[Path]:
+    """The main script, then its contributions (``<table>.d/*.sql``, by name)."""
+    main = spec.sql_path
+    return [main, *sorted(main.with_suffix(".d").glob("*.sql"))]
+
+
 def _content(conn, spec: TableSpec) -> tuple:
     cols = [r[0] for r in conn.execute(
         "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",
@@ -45,7 +57,8 @@ def apply_script(conn: psycopg.Connection, spec: TableSpec, run_id: str) -> Appl
         conn.execute("select set_config('hms.run_id', %s, true)", (run_id,))
         before = _content(conn, spec)
         conn.execute("select etl.id_map_partition(%s)", (spec.name,))  # the script maps its legacy rows
-        run_sql_file(conn, spec.sql_path)
+        for path in script_files(spec):
+            run_sql_file(conn, path)
         after = _content(conn, spec)
         stats.candidates = after[0]
         stats.written = 0 if before == after else abs(after[0] - before[0]) or 1
