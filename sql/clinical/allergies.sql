@@ -3,23 +3,29 @@
 --   * patient_allergies: one allergy per row. The canonical table has no reaction/severity columns:
 --     description = allergen, followed by '(reaction: ...; severity: ...)' when the legacy row has
 --     them (a life-threatening reaction must not be lost). recorded_at -> created_at.
---   * patients.allergies: free text (drug allergies included, Q22), split on commas and
---     semicolons into one row per item, legacy key '<patient id>#allergies#<n>' (n = position in
---     the text). Items that say nothing ('none', 'nil', 'na', 'NKDA', ... the bound parameter
---     none_items) are not allergies.
+--   * patients.allergies: free text (drug allergies included, Q22), split into items by
+--     etl.text_items (commas and semicolons; an item repeated within the text is one allergy),
+--     legacy key '<patient id>#allergies#<n>' (n = the item's first position in the text).
+-- Items that say nothing ('none', 'nil', 'na', 'NKDA', ...: etl.is_none_item) are not allergies;
+-- the spec's consumption predicates (etl.is_item, etl.has_items) follow the same rule.
 -- code, onset_date, status: the legacy data has none (NULL). Patient through provenance (a
 -- duplicate registration resolves to the surviving patient); none: ORPHAN_FK. The text is clinical
 -- content kept in description; it never goes to _detail. Work: the changed legacy rows, plus rows
 -- whose patient mapping changed this run (a registration merged).
-with none_items as (
-    select unnest(%(none_items)s::text[]) as item
+with patient_allergies as (
+    select s.*
+    from stg.patient_allergies as s
+    where not s._deleted
+),
+
+patients as (
+    select s.*
+    from stg.patients as s
+    where not s._deleted
 ),
 
 patient_ref as materialized (
-    select m.legacy_key, p.patient_id, m.run_id = %(run_id)s as changed
-    from ops.legacy_id_map as m
-    join core.patients as p on p.patient_id = m.canonical_id and p.deleted_at is null
-    where m.legacy_table = 'patients' and m.canonical_table = 'core.patients'
+    select * from etl.patient_refs(%(run_id)s)
 ),
 
 allergy_rows as (
@@ -27,27 +33,23 @@ allergy_rows as (
         'patient_allergies'::text as legacy_table,
         s._key as legacy_key,
         s.patient_id::text as patient_key,
-        btrim(s.allergen)
-        || coalesce(' (' || nullif(concat_ws('; ',
-                'reaction: ' || nullif(btrim(s.reaction), ''),
-                'severity: ' || replace(nullif(btrim(s.severity), ''), '_', ' ')), '') || ')', '') as description,
+        etl.with_details(btrim(s.allergen),
+            'reaction: ' || nullif(btrim(s.reaction), ''),
+            'severity: ' || replace(nullif(btrim(s.severity), ''), '_', ' ')) as description,
         s.recorded_at as created_at
-    from stg.patient_allergies as s
-    where not s._deleted
-      and lower(btrim(s.allergen, E' \t\r\n.')) not in (select item from none_items)
+    from patient_allergies as s
+    where etl.is_item(s.allergen)
 ),
 
 patient_items as (
     select
         'patients'::text as legacy_table,
-        s._key || '#allergies#' || i.n as legacy_key,
+        s._key || '#allergies#' || i.ord as legacy_key,
         s._key as patient_key,
-        btrim(i.item, E' \t\r\n') as description,
+        i.item as description,
         s.created_at
-    from stg.patients as s
-    cross join lateral regexp_split_to_table(s.allergies, '[,;]') with ordinality as i (item, n)
-    where not s._deleted
-      and lower(btrim(i.item, E' \t\r\n.')) not in (select item from none_items)
+    from patients as s
+    cross join lateral etl.text_items(s.allergies) as i
 ),
 
 items as (

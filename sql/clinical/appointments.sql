@@ -21,31 +21,22 @@
 -- Work: the changed legacy rows, plus rows whose encounter, patient or doctor mapping changed this
 -- run.
 with encounter_map as materialized (
-    select m.legacy_key, e.encounter_id, m.run_id = %(run_id)s as changed
-    from ops.legacy_id_map as m
-    join clinical.encounters as e on e.encounter_id = m.canonical_id and e.deleted_at is null
-    where m.legacy_table = 'encounter' and m.canonical_table = 'clinical.encounters'
+    select em.legacy_key, em.encounter_id, em.changed
+    from etl.encounter_refs(%(run_id)s) as em
+    where em.legacy_table = 'encounter'
 ),
 
 patient_ref as materialized (
-    select m.legacy_key, p.patient_id, m.run_id = %(run_id)s as changed
-    from ops.legacy_id_map as m
-    join core.patients as p on p.patient_id = m.canonical_id and p.deleted_at is null
-    where m.legacy_table = 'patients' and m.canonical_table = 'core.patients'
+    select * from etl.patient_refs(%(run_id)s)
 ),
 
 doctor_ref as materialized (
-    select m.legacy_key, st.staff_id, m.run_id = %(run_id)s as changed
-    from ops.legacy_id_map as m
-    join core.staff as st on st.staff_id = m.canonical_id and st.deleted_at is null
-    where m.legacy_table = 'doctors' and m.canonical_table = 'core.staff'
+    select * from etl.doctor_refs(%(run_id)s)
 ),
 
 appointment_statuses as (
-    select r.id as status_id, sm.display as status
-    from stg.ref_code as r
-    left join ref.codes as sm on sm.system = 'map:appointment.status' and sm.code = lower(trim(r.code))
-    where not r._deleted and r.domain = 'appt_status'
+    select c.id as status_id, c.display as status
+    from etl.legacy_codes('appt_status', 'map:appointment.status') as c
 ),
 
 data_as_of as (

@@ -12,10 +12,10 @@
 --     appointment, clinician, department, type or status) loads with a WARN (PLACEHOLDER_ROW).
 --     A legacy encounter that an IP admission points at (bed_allocations.encounter_id, the
 --     IP-prescribing encounters of Q27) is MERGED into that admission's IPD encounter.
---   * patient_visits: design-era visits: date + time are facility-local. A visit whose
---     appointment_id names a live appointment is that appointment's consultation: MERGED into the
---     appointment's encounter. Other visits are encounters of their own (a dangling appointment_id
---     is counted as a WARN).
+--   * patient_visits: design-era visits: date + time are facility-local (etl.local_wall_clock). A
+--     visit whose appointment_id names a live appointment is that appointment's consultation:
+--     MERGED into the appointment's encounter. Other visits are encounters of their own (a
+--     dangling appointment_id is counted as a WARN).
 --   * bed_allocations: one IPD encounter per inpatient admission (Q33). Allocations are grouped per
 --     admission by the rule shared with inpatient.admissions (etl.bed_allocation_admissions: same
 --     patient + legacy encounter, else ip_number, else a transfer chain); the earliest by
@@ -42,24 +42,16 @@
 -- every allocation of a touched admission and the legacy encounters they name, and the
 -- encounter-less records of every patient whose encounters were touched (attached again).
 with patient_ref as materialized (
-    select m.legacy_key, p.patient_id, m.run_id = %(run_id)s as changed
-    from ops.legacy_id_map as m
-    join core.patients as p on p.patient_id = m.canonical_id and p.deleted_at is null
-    where m.legacy_table = 'patients' and m.canonical_table = 'core.patients'
+    select * from etl.patient_refs(%(run_id)s)
 ),
 
 doctor_ref as materialized (
-    select m.legacy_key, st.staff_id, m.run_id = %(run_id)s as changed
-    from ops.legacy_id_map as m
-    join core.staff as st on st.staff_id = m.canonical_id and st.deleted_at is null
-    where m.legacy_table = 'doctors' and m.canonical_table = 'core.staff'
+    select * from etl.doctor_refs(%(run_id)s)
 ),
 
 encounter_types as (
-    select r.id as type_id, tm.display as type
-    from stg.ref_code as r
-    left join ref.codes as tm on tm.system = 'map:encounter.type' and tm.code = lower(trim(r.code))
-    where not r._deleted and r.domain = 'encounter_type'
+    select c.id as type_id, c.display as type
+    from etl.legacy_codes('encounter_type', 'map:encounter.type') as c
 ),
 
 appointments as (
@@ -163,10 +155,10 @@ visits as (
         va.encounter_id is not null as is_merged,
         pr.patient_id,
         tm.display as type,
-        (v.visit_date + v.visit_time) at time zone %(facility_tz)s as start_at,
+        etl.local_wall_clock(v.visit_date, v.visit_time, %(facility_tz)s) as start_at,
         null::timestamptz as end_at,
         dr.staff_id as attending_doctor_id,
-        coalesce(v.created_at, (v.visit_date + v.visit_time) at time zone %(facility_tz)s) as created_at,
+        coalesce(v.created_at, etl.local_wall_clock(v.visit_date, v.visit_time, %(facility_tz)s)) as created_at,
         coalesce(pr.changed, false) or coalesce(dr.changed, false) as ref_changed,
         array_remove(array[
             case when tm.display is null then 'UNMAPPED_VALUE' end,  -- visit_type
@@ -241,10 +233,6 @@ touched_patients as (
     select patient_id from work_visits
 ),
 
-none_items as (
-    select unnest(%(none_items)s::text[]) as item
-),
-
 -- records without an encounter, with their time t
 patient_records as (
     select
@@ -252,35 +240,20 @@ patient_records as (
         s._key,
         s._key as patient_key,
         tm.display as type,
-        coalesce(
-            etl.local_wall_clock(
-                case when s.admission_time is not null and (s.admission_date at time zone 'UTC')::time = time '00:00'
-                     then ((s.admission_date at time zone 'UTC')::date + s.admission_time) at time zone 'UTC'
-                     else s.admission_date end,
-                %(facility_tz)s),
-            s.created_at
-        ) as t
+        coalesce(etl.local_wall_clock(s.admission_date, s.admission_time, %(facility_tz)s), s.created_at) as t
     from stg.patients as s
     left join ref.codes as tm on tm.system = 'map:patients.admission_type' and tm.code = lower(trim(s.admission_type))
     where not s._deleted
-      and (
-          coalesce(nullif(btrim(s.height), ''), nullif(btrim(s.weight), ''), nullif(btrim(s.bmi), ''),
-                   nullif(btrim(s.temperature), ''), nullif(btrim(s.bp_systolic), ''),
-                   nullif(btrim(s.bp_diastolic), ''), nullif(btrim(s.pulse), ''), nullif(btrim(s.spo2), ''),
-                   nullif(btrim(s.respiratory_rate), ''), nullif(btrim(s.random_blood_sugar), '')) is not null
-          or exists (
-              select 1
-              from regexp_split_to_table(concat_ws(',', s.initial_symptoms, s.primary_complaint), '[,;]') as i (item)
-              where lower(btrim(i.item, E' \t\r\n.')) not in (select item from none_items)
-          )
-      )
+      and (etl.has_text_vitals(s.height, s.weight, s.bmi, s.temperature, s.bp_systolic, s.bp_diastolic, s.pulse,
+                               s.spo2, s.respiratory_rate, s.random_blood_sugar)
+           or etl.has_items(s.initial_symptoms, s.primary_complaint))
 
     union all
 
     select 'patient_symptoms', ps._key, ps.patient_id::text, null, coalesce(ps.recorded_at, ps.onset_date)
     from stg.patient_symptoms as ps
     where not ps._deleted
-      and lower(btrim(ps.symptom_name, E' \t\r\n.')) not in (select item from none_items)
+      and etl.is_item(ps.symptom_name)
 ),
 
 -- this run's records: changed ones, and every record of a patient whose encounters were touched

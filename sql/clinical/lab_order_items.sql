@@ -16,15 +16,8 @@
 -- Incremental: every analyte of a report is re-derived when the report or any of its
 -- lab_result_value rows changed.
 with touched as (
-    select t.key as report_key
-    from _todo as t
-    where t.legacy_table = 'lab_reports'
-
-    union
-
-    select v.lab_report_id::text
-    from stg.lab_result_value as v
-    join _todo as t on t.legacy_table = 'lab_result_value' and t.key = v._key
+    select t.report_key
+    from etl.lab_touched_reports() as t
 ),
 
 analytes as (
@@ -33,7 +26,7 @@ analytes as (
 ),
 
 reports as (
-    select r._key, r.status, coalesce(r.created_at, r.sample_collected_date) as created_at
+    select r._key, r.status
     from stg.lab_reports as r
     where not r._deleted and r._key in (select report_key from touched)
 ),
@@ -52,7 +45,7 @@ items as (
         a.test_code,
         sm.display as status,
         r.status as legacy_status,
-        r.created_at
+        a.report_created_at as created_at
     from analytes as a
     join reports as r on r._key = a.report_key
     left join clinical.lab_orders as o
@@ -92,56 +85,30 @@ explained as (
 ),
 
 final as (
-    -- the item itself, from the report
+    -- the analyte's legacy rows: its report row and its lab_result_value rows, the one that
+    -- carries the data LOADED, the others MERGED into it (etl.lab_analyte_rows)
     select
         c.order_item_id,
         c.order_id,
         c.test_id,
         c.status,
         c.created_at,
-        'lab_reports'::text as _legacy_table,
-        c.report_key || '#' || c.analyte_key as _legacy_key,
-        case when c.source = 'lab_result_value' then 'MERGED' else 'LOADED' end as _disposition,
-        c.reason as _reason,
-        -- warnings ride on the row that carries the data (counted once)
-        case when c.reason is not null or c.source <> 'lab_result_value' then c.detail end as _detail
+        r.*
     from explained as c
+    cross join lateral etl.lab_analyte_rows(c.report_key, c.analyte_key, c.source, c.lrv_keys,
+                                            c.reason, c.detail) as r
 
     union all
 
-    -- the lab_result_value rows of the analyte, merged into it
+    -- lab_result_value rows whose report is not in the legacy snapshot (ORPHAN_FK)
     select
-        c.order_item_id,
-        c.order_id,
-        c.test_id,
-        c.status,
-        c.created_at,
-        'lab_result_value',
-        v.lrv_key,
-        case when c.source = 'lab_result_value' and v.n = 1 then 'LOADED' else 'MERGED' end,
-        c.reason,
-        case when c.reason is not null or (c.source = 'lab_result_value' and v.n = 1) then c.detail end
-    from explained as c
-    cross join lateral unnest(c.lrv_keys) with ordinality as v (lrv_key, n)
-
-    union all
-
-    -- lab_result_value rows whose report is not in the legacy snapshot
-    select
-        null::uuid,
-        null::uuid,
-        null::uuid,
-        null::text,
-        null::timestamptz,
-        'lab_result_value',
-        v._key,
-        'LOADED',
-        'ORPHAN_FK',
-        jsonb_build_object('column', 'lab_report_id', 'rule', 'lab report not found')
-    from stg.lab_result_value as v
-    join _todo as t on t.legacy_table = 'lab_result_value' and t.key = v._key
-    where not v._deleted
-      and not exists (select 1 from stg.lab_reports as r where r._key = v.lab_report_id::text and not r._deleted)
+        null::uuid as order_item_id,
+        null::uuid as order_id,
+        null::uuid as test_id,
+        null::text as status,
+        null::timestamptz as created_at,
+        o.*
+    from etl.lab_orphan_values() as o
 )
 
 select * from final

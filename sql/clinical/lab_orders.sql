@@ -16,17 +16,11 @@ with src as (
 ),
 
 patient_ref as materialized (
-    select m.legacy_key, p.patient_id
-    from ops.legacy_id_map as m
-    join core.patients as p on p.patient_id = m.canonical_id and p.deleted_at is null
-    where m.legacy_table = 'patients' and m.canonical_table = 'core.patients'
+    select * from etl.patient_refs(%(run_id)s)
 ),
 
 doctor_ref as materialized (
-    select m.legacy_key, st.staff_id
-    from ops.legacy_id_map as m
-    join core.staff as st on st.staff_id = m.canonical_id and st.deleted_at is null
-    where m.legacy_table = 'doctors' and m.canonical_table = 'core.staff'
+    select * from etl.doctor_refs(%(run_id)s)
 ),
 
 resolved as (

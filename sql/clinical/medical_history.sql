@@ -7,22 +7,24 @@
 --     column (Q24): not carried; a name that is not a staff member's own spelling (users.name) is
 --     a variant counted as a WARN (FREE_TEXT_REF). treatment/notes: not carried (no column).
 --   * patients: the free text of medical_history, chronic_conditions and previous_surgeries (Q22),
---     split on commas and semicolons into one entry per item, legacy key
---     '<patient id>#<column>#<n>' (n = position in the text); recorded_at = the patient row's
---     created_at. Items that say nothing ('none', 'nil', 'na', ... the bound parameter
---     none_items) are not entries.
+--     split into items by etl.text_items (an item repeated within one text is one entry), legacy
+--     key '<patient id>#<column>#<n>' (n = the item's first position in the text); recorded_at =
+--     the patient row's created_at.
+-- Items that say nothing ('none', 'nil', 'na', ...: etl.is_none_item) are not entries; the spec's
+-- consumption predicates (etl.is_item, etl.has_items) follow the same rule.
 -- code: the legacy data has no coded terms (NULL). Patient through provenance; none: ORPHAN_FK.
 -- The text is clinical content kept in description; it never goes to _detail. Work: the changed
 -- legacy rows, plus rows whose patient mapping changed this run (a registration merged).
-with none_items as (
-    select unnest(%(none_items)s::text[]) as item
+with medical_history as (
+    select s.*
+    from stg.medical_history as s
+    where not s._deleted
 ),
 
-patient_ref as materialized (
-    select m.legacy_key, p.patient_id, m.run_id = %(run_id)s as changed
-    from ops.legacy_id_map as m
-    join core.patients as p on p.patient_id = m.canonical_id and p.deleted_at is null
-    where m.legacy_table = 'patients' and m.canonical_table = 'core.patients'
+patients as (
+    select s.*
+    from stg.patients as s
+    where not s._deleted
 ),
 
 -- staff names as the staff's own rows spell them (users.name, e.g. 'Dr. Rajesh Kulkarni')
@@ -32,41 +34,41 @@ staff_names as (
     where not u._deleted and u.role <> 'patient'
 ),
 
+patient_ref as materialized (
+    select * from etl.patient_refs(%(run_id)s)
+),
+
 history_rows as (
     select
         'medical_history'::text as legacy_table,
         s._key as legacy_key,
         s.patient_id::text as patient_key,
-        btrim(s.condition_name)
-        || coalesce(' (' || nullif(concat_ws('; ',
-                'status: ' || nullif(btrim(s.status), ''),
-                'severity: ' || nullif(btrim(s.severity), ''),
-                'diagnosed: ' || to_char(s.diagnosis_date, 'YYYY-MM-DD')), '') || ')', '') as description,
+        etl.with_details(btrim(s.condition_name),
+            'status: ' || nullif(btrim(s.status), ''),
+            'severity: ' || nullif(btrim(s.severity), ''),
+            'diagnosed: ' || to_char(s.diagnosis_date, 'YYYY-MM-DD')) as description,
         coalesce(s.created_at, s.updated_at) as recorded_at,
         nullif(btrim(s.doctor_name), '') is not null
             and not exists (select 1 from staff_names as n where n.name = btrim(s.doctor_name)) as doctor_variant
-    from stg.medical_history as s
-    where not s._deleted
-      and lower(btrim(s.condition_name, E' \t\r\n.')) not in (select item from none_items)
+    from medical_history as s
+    where etl.is_item(s.condition_name)
 ),
 
 patient_items as (
     select
         'patients'::text as legacy_table,
-        s._key || '#' || c.col || '#' || i.n as legacy_key,
+        s._key || '#' || c.col || '#' || i.ord as legacy_key,
         s._key as patient_key,
-        btrim(i.item, E' \t\r\n') as description,
+        i.item as description,
         s.created_at as recorded_at,
         false as doctor_variant
-    from stg.patients as s
+    from patients as s
     cross join lateral (values
         ('medical_history', s.medical_history),
         ('chronic_conditions', s.chronic_conditions),
         ('previous_surgeries', s.previous_surgeries)
     ) as c (col, txt)
-    cross join lateral regexp_split_to_table(c.txt, '[,;]') with ordinality as i (item, n)
-    where not s._deleted
-      and lower(btrim(i.item, E' \t\r\n.')) not in (select item from none_items)
+    cross join lateral etl.text_items(c.txt) as i
 ),
 
 items as (

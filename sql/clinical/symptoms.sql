@@ -2,25 +2,37 @@
 -- Sources:
 --   * patient_symptoms: one symptom per row (symptom_name, severity). It carries no encounter: the
 --     encounter encounters.sql attached or inferred for '<id>#inferred' (by patient and time).
---   * patients: the free text of initial_symptoms and primary_complaint (Q22), split on commas and
---     semicolons into one row per item, legacy key '<patient id>#<column>#<n>' (n = position in the
---     text). Encounter: the one attached or inferred for '<patient id>#inferred'.
+--   * patients: the free text of initial_symptoms and primary_complaint (Q22), split into items by
+--     etl.text_items (an item repeated within one text is one symptom), legacy key
+--     '<patient id>#<column>#<n>' (n = the item's first position in the text). Encounter: the one
+--     attached or inferred for '<patient id>#inferred'.
 --   * patient_visits: the free text of symptoms and current_complaints, split the same way, on the
 --     visit's own encounter (or the appointment encounter it was merged into).
--- Items that are empty or say nothing ('none', 'nil', 'na', ... the list is the bound parameter
--- none_items) are not symptoms. Symptoms attached through an inferred link carry the WARN
--- INFERRED_ENCOUNTER. No live encounter: ORPHAN_FK. The text is clinical content kept in
--- description; it never goes to _detail. Work: the changed legacy rows, plus rows whose encounter
--- mapping changed this run.
-with none_items as (
-    select unnest(%(none_items)s::text[]) as item
+-- Items that are empty or say nothing ('none', 'nil', 'na', ...: etl.is_none_item) are not
+-- symptoms; the spec's consumption predicates (etl.is_item, etl.has_items) follow the same rule.
+-- Symptoms attached through an inferred link carry the WARN INFERRED_ENCOUNTER. No live
+-- encounter: ORPHAN_FK. The text is clinical content kept in description; it never goes to
+-- _detail. Work: the changed legacy rows, plus rows whose encounter mapping changed this run.
+with patient_symptoms as (
+    select s.*
+    from stg.patient_symptoms as s
+    where not s._deleted
+),
+
+patients as (
+    select s.*
+    from stg.patients as s
+    where not s._deleted
+),
+
+patient_visits as (
+    select v.*
+    from stg.patient_visits as v
+    where not v._deleted
 ),
 
 encounter_map as materialized (
-    select m.legacy_table, m.legacy_key, m.disposition, e.encounter_id, e.start_at, m.run_id = %(run_id)s as changed
-    from ops.legacy_id_map as m
-    join clinical.encounters as e on e.encounter_id = m.canonical_id and e.deleted_at is null
-    where m.canonical_table = 'clinical.encounters'
+    select * from etl.encounter_refs(%(run_id)s)
 ),
 
 symptom_rows as (
@@ -32,55 +44,46 @@ symptom_rows as (
         lower(btrim(s.severity)) as severity,
         coalesce(s.recorded_at, s.onset_date) as created_at,
         s._key || '#inferred' as encounter_key
-    from stg.patient_symptoms as s
-    where not s._deleted
-      and lower(btrim(s.symptom_name, E' \t\r\n.')) not in (select item from none_items)
+    from patient_symptoms as s
+    where etl.is_item(s.symptom_name)
 ),
 
-patient_items as (
-    select
-        'patients'::text as legacy_table,
-        s._key,
-        s._key || '#' || c.col || '#' || i.n as legacy_key,
-        btrim(i.item, E' \t\r\n') as description,
-        null::text as severity,
-        s.created_at,
-        s._key || '#inferred' as encounter_key
-    from stg.patients as s
+-- the free-text lists of patients and visits, one row per (row, column)
+texts as (
+    select 'patients'::text as legacy_table, s._key, c.col, c.txt, s.created_at, s._key || '#inferred' as encounter_key
+    from patients as s
     cross join lateral (values
         ('initial_symptoms', s.initial_symptoms),
         ('primary_complaint', s.primary_complaint)
     ) as c (col, txt)
-    cross join lateral regexp_split_to_table(c.txt, '[,;]') with ordinality as i (item, n)
-    where not s._deleted
-      and lower(btrim(i.item, E' \t\r\n.')) not in (select item from none_items)
-),
 
-visit_items as (
-    select
-        'patient_visits'::text as legacy_table,
-        v._key,
-        v._key || '#' || c.col || '#' || i.n as legacy_key,
-        btrim(i.item, E' \t\r\n') as description,
-        null::text as severity,
-        v.created_at,
-        v._key as encounter_key
-    from stg.patient_visits as v
+    union all
+
+    select 'patient_visits', v._key, c.col, c.txt, v.created_at, v._key
+    from patient_visits as v
     cross join lateral (values
         ('symptoms', v.symptoms),
         ('current_complaints', v.current_complaints)
     ) as c (col, txt)
-    cross join lateral regexp_split_to_table(c.txt, '[,;]') with ordinality as i (item, n)
-    where not v._deleted
-      and lower(btrim(i.item, E' \t\r\n.')) not in (select item from none_items)
+),
+
+free_text_items as (
+    select
+        t.legacy_table,
+        t._key,
+        t._key || '#' || t.col || '#' || i.ord as legacy_key,
+        i.item as description,
+        null::text as severity,
+        t.created_at,
+        t.encounter_key
+    from texts as t
+    cross join lateral etl.text_items(t.txt) as i
 ),
 
 items as (
     select * from symptom_rows
     union all
-    select * from patient_items
-    union all
-    select * from visit_items
+    select * from free_text_items
 ),
 
 final as (

@@ -3,8 +3,9 @@
 --   * vitals: the wide DS row (typed columns). Encounter: vitals.encounter_id through provenance
 --     (an encounter merged into an IPD stay resolves to the stay). taken_at = recorded_at.
 --   * patients: the TEXT vitals of the wide row (Q22), taken at the row's admission_date +
---     admission_time (IST wall clock, Q28), else created_at. Encounter: the one encounters.sql
---     attached or inferred for '<patient id>#inferred' (counted as WARN INFERRED_ENCOUNTER).
+--     admission_time (IST wall clock, Q28: etl.local_wall_clock, the time encounters.sql attaches
+--     the row by), else created_at. Encounter: the one encounters.sql attached or inferred for
+--     '<patient id>#inferred' (counted as WARN INFERRED_ENCOUNTER).
 -- Kinds and units (explicit; the legacy stores none): bp_systolic/bp_diastolic mmHg, heart_rate
 -- bpm (patients.pulse), temperature °F or °C (patients.temp_unit; without a unit, and always in the
 -- vitals table, °F when the value > 45, else °C; a patients row without temp_unit is a WARN
@@ -15,7 +16,8 @@
 --   OUT_OF_RANGE       physiologically impossible, inclusive plausible ranges per kind below (the
 --                      ranges of hms_pipeline.legacy.generator.VITAL_RANGES);
 --   ORPHAN_FK          no (live) encounter to attach the value to.
--- Blank TEXT is no measurement (no row). _detail names kind/column/range, never the raw text.
+-- Blank TEXT is no measurement (no row; etl.has_text_vitals, as in the spec's predicate). _detail
+-- names kind/column/range, never the raw text.
 -- Work: the changed legacy rows, plus rows whose encounter mapping changed this run (an encounter
 -- merged into an admission, a record attached to another encounter).
 with ranges as (
@@ -36,11 +38,20 @@ with ranges as (
     ) as r (kind, unit, lo, hi)
 ),
 
+vitals as (
+    select s.*
+    from stg.vitals as s
+    where not s._deleted
+),
+
+patients as (
+    select s.*
+    from stg.patients as s
+    where not s._deleted
+),
+
 encounter_map as materialized (
-    select m.legacy_table, m.legacy_key, m.disposition, e.encounter_id, m.run_id = %(run_id)s as changed
-    from ops.legacy_id_map as m
-    join clinical.encounters as e on e.encounter_id = m.canonical_id and e.deleted_at is null
-    where m.canonical_table = 'clinical.encounters'
+    select * from etl.encounter_refs(%(run_id)s)
 ),
 
 -- the wide vitals table: typed values
@@ -57,7 +68,7 @@ table_values as (
         em.encounter_id,
         null::text as encounter_link,
         false as unit_missing
-    from stg.vitals as s
+    from vitals as s
     cross join lateral (values
         ('bp_systolic', 'blood_pressure_systolic', s.blood_pressure_systolic::numeric),
         ('bp_diastolic', 'blood_pressure_diastolic', s.blood_pressure_diastolic::numeric),
@@ -71,8 +82,7 @@ table_values as (
         ('blood_glucose', 'blood_glucose', s.blood_glucose::numeric)
     ) as v (kind, col, value)
     left join encounter_map as em on em.legacy_table = 'encounter' and em.legacy_key = s.encounter_id::text
-    where not s._deleted
-      and v.value is not null
+    where v.value is not null
       and (em.changed or exists (select 1 from _todo as td where td.legacy_table = 'vitals' and td.key = s._key))
 ),
 
@@ -93,20 +103,13 @@ text_values as (
                 else '°C'
             end
         end as unit,
-        coalesce(
-            etl.local_wall_clock(
-                case when s.admission_time is not null and (s.admission_date at time zone 'UTC')::time = time '00:00'
-                     then ((s.admission_date at time zone 'UTC')::date + s.admission_time) at time zone 'UTC'
-                     else s.admission_date end,
-                %(facility_tz)s),
-            s.created_at
-        ) as taken_at,
+        coalesce(etl.local_wall_clock(s.admission_date, s.admission_time, %(facility_tz)s), s.created_at) as taken_at,
         em.encounter_id,
         case em.disposition when 'LOADED' then 'created' when 'MERGED' then 'attached' end as encounter_link,
         v.kind = 'temperature'
             and coalesce(upper(replace(btrim(s.temp_unit), '°', '')), '') not in ('F', 'C', 'FAHRENHEIT', 'CELSIUS')
             as unit_missing
-    from stg.patients as s
+    from patients as s
     cross join lateral (values
         ('height', 'height', s.height),
         ('weight', 'weight', s.weight),
@@ -120,8 +123,7 @@ text_values as (
         ('blood_glucose', 'random_blood_sugar', s.random_blood_sugar)
     ) as v (kind, col, raw)
     left join encounter_map as em on em.legacy_table = 'patients' and em.legacy_key = s._key || '#inferred'
-    where not s._deleted
-      and nullif(btrim(v.raw), '') is not null
+    where etl.has_text_vitals(v.raw)  -- blank TEXT is no measurement
       and (em.changed or exists (select 1 from _todo as td where td.legacy_table = 'patients' and td.key = s._key))
 ),
 

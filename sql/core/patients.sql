@@ -9,20 +9,24 @@ with src as (
     where not s._deleted
 ),
 
+person_map as materialized (
+    select pm.legacy_key, pm.canonical_id as person_id, pm.disposition
+    from etl.mapped_ids('core.persons', 'patients') as pm
+),
+
 final as (
     select
-        etl.canonical_id('core.patients', 'core.persons', pm.canonical_id::text) as patient_id,
-        pm.canonical_id as person_id,
+        etl.canonical_id('core.patients', 'core.persons', pm.person_id::text) as patient_id,
+        pm.person_id,
         s.patient_id as uhid,
         s.created_at,
         'patients'::text as _legacy_table,
         s._key as _legacy_key,
         case when pm.disposition = 'LOADED' then 'LOADED' else 'MERGED' end as _disposition,
-        case when pm.canonical_id is null then 'ORPHAN_FK' end as _reason,
-        case when pm.canonical_id is null then jsonb_build_object('rule', 'patient row has no person') end as _detail
+        case when pm.person_id is null then 'ORPHAN_FK' end as _reason,
+        case when pm.person_id is null then jsonb_build_object('rule', 'patient row has no person') end as _detail
     from src as s
-    left join ops.legacy_id_map as pm
-        on pm.legacy_table = 'patients' and pm.legacy_key = s._key and pm.canonical_table = 'core.persons'
+    left join person_map as pm on pm.legacy_key = s._key
 )
 
 select * from final

@@ -16,8 +16,11 @@ with patients as (
     select
         s.*,
         etl.norm_name(s.name) as norm_name,
-        right(regexp_replace(coalesce(s.phone, ''), '\D', '', 'g'), 10) as mobile,
-        s.name ~* '^patient\s' as is_fabricated_name
+        etl.norm_mobile(s.phone) as mobile,
+        etl.norm_email(s.email) as norm_email,
+        s.name ~* '^patient\s' as is_fabricated_name,
+        etl.norm_email(s.email) = lower(s.patient_id) || '@annam.com' as is_fabricated_email,
+        s.date_of_birth > etl.local_date(s.created_at, %(facility_tz)s) as is_born_after_registering
     from stg.patients as s
     where not s._deleted
 ),
@@ -39,9 +42,22 @@ patient_survivors as (
 users as (
     select
         s.*,
-        right(regexp_replace(coalesce(s.phone, ''), '\D', '', 'g'), 10) as mobile
+        etl.norm_mobile(s.phone) as mobile,
+        etl.norm_email(s.email) as norm_email
     from stg.users as s
     where not s._deleted
+),
+
+staff as (
+    select s.*
+    from stg.staff as s
+    where not s._deleted
+),
+
+doctors as (
+    select d.*
+    from stg.doctors as d
+    where not d._deleted
 ),
 
 staff_users as (
@@ -89,20 +105,18 @@ resolved as (
         case when su._key is not null then 'users' else 'staff' end,
         coalesce(su._key, s._key),
         null
-    from stg.staff as s
+    from staff as s
     join _todo as t on t.legacy_table = 'staff' and t.key = s._key
     left join lateral (
         select u._key
         from staff_users as u
         where u.id = s.user_id
-           or (s.user_id is null and lower(u.email) = lower(s.email))
+           or (s.user_id is null and u.norm_email = etl.norm_email(s.email))
            or (s.user_id is null and s.email is null and u._key = (
-                   select m.user_key from staff_user_by_mobile as m
-                   where m.mobile = right(regexp_replace(coalesce(s.phone, ''), '\D', '', 'g'), 10)))
+                   select m.user_key from staff_user_by_mobile as m where m.mobile = etl.norm_mobile(s.phone)))
         order by (u.id = s.user_id) desc nulls last
         limit 1
     ) as su on true
-    where not s._deleted
 
     union all
 
@@ -112,7 +126,7 @@ resolved as (
         'users',
         u._key,
         case when u._key is null then 'ORPHAN_FK' end
-    from stg.doctors as d
+    from doctors as d
     join _todo as t on t.legacy_table = 'doctors' and t.key = d._key
     left join lateral (
         select x._key from users as x
@@ -120,7 +134,6 @@ resolved as (
         order by (x.id = d.user_id) desc
         limit 1
     ) as u on true
-    where not d._deleted
 ),
 
 -- the data of each person comes from its surviving legacy row
@@ -132,18 +145,18 @@ person_data as (
         case when p.is_fabricated_name then null
              else nullif(substr(regexp_replace(trim(p.name), '\s+', ' ', 'g'),
                                 length(split_part(regexp_replace(trim(p.name), '\s+', ' ', 'g'), ' ', 1)) + 2), '') end as last_name,
-        case when p.date_of_birth > (p.created_at at time zone %(facility_tz)s)::date then null
+        case when p.is_born_after_registering then null
              else p.date_of_birth end as dob,  -- born after registering: a future date, not carried
         g.display as sex,
-        case when length(p.mobile) = 10 then '+91' || p.mobile end as phone,
-        case when lower(p.email) = lower(p.patient_id) || '@annam.com' then null else lower(p.email) end as email,
+        etl.e164_in(p.phone) as phone,
+        case when p.is_fabricated_email then null else p.norm_email end as email,
         jsonb_strip_nulls(jsonb_build_object('line', p.address, 'place', p.place, 'city', p.city,
                                              'state', p.state, 'pincode', p.pincode)) as address,
         p.created_at,
         array_remove(array[
             case when p.is_fabricated_name then 'FABRICATED_NAME' end,
-            case when lower(p.email) = lower(p.patient_id) || '@annam.com' then 'FABRICATED_EMAIL' end,
-            case when p.date_of_birth > (p.created_at at time zone %(facility_tz)s)::date then 'FUTURE_DATE' end,
+            case when p.is_fabricated_email then 'FABRICATED_EMAIL' end,
+            case when p.is_born_after_registering then 'FUTURE_DATE' end,
             case when p.gender is not null and g.display is null then 'UNMAPPED_VALUE' end], null) as warns
     from patients as p
     left join ref.codes as g on g.system = 'map:patients.gender' and g.code = lower(trim(p.gender))
@@ -158,8 +171,8 @@ person_data as (
                       length(split_part(regexp_replace(regexp_replace(trim(u.name), '^(dr\.?\s+)', '', 'i'), '\s+', ' ', 'g'), ' ', 1)) + 2), ''),
         null::date,
         null::text,
-        case when length(u.mobile) = 10 then '+91' || u.mobile end,
-        case when u.role = 'patient' and lower(u.email) like '%%@annam.com' then null else lower(u.email) end,
+        etl.e164_in(u.phone),
+        case when u.role = 'patient' and u.norm_email like '%%@annam.com' then null else u.norm_email end,
         case when u.address is not null then jsonb_build_object('line', u.address) end,
         u.created_at,
         array[]::text[]
@@ -174,14 +187,12 @@ person_data as (
         initcap(trim(s.last_name)),
         null::date,
         null::text,
-        case when length(right(regexp_replace(coalesce(s.phone, ''), '\D', '', 'g'), 10)) = 10
-             then '+91' || right(regexp_replace(coalesce(s.phone, ''), '\D', '', 'g'), 10) end,
-        lower(s.email),
+        etl.e164_in(s.phone),
+        etl.norm_email(s.email),
         null::jsonb,
         s.created_at,
         array[]::text[]
-    from stg.staff as s
-    where not s._deleted
+    from staff as s
 ),
 
 final as (

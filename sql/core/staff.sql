@@ -30,22 +30,32 @@ with src as (
     where not d._deleted
 ),
 
-with_person as (
-    select s.*, pm.canonical_id as person_id, pm.disposition as person_disposition
-    from src as s
-    left join ops.legacy_id_map as pm
-        on pm.legacy_table = s.src and pm.legacy_key = s._key and pm.canonical_table = 'core.persons'
-),
-
 departments as (
     select d._key, lower(trim(d.name)) as name_key from stg.departments as d where not d._deleted
+),
+
+person_map as materialized (
+    select pm.legacy_table, pm.legacy_key, pm.canonical_id as person_id, pm.disposition
+    from etl.mapped_ids('core.persons') as pm
+    where pm.legacy_table in ('users', 'staff', 'doctors')
+),
+
+department_map as materialized (
+    select dm.legacy_key, dm.canonical_id as department_id
+    from etl.mapped_ids('core.departments', 'departments') as dm
+),
+
+with_person as (
+    select s.*, pm.person_id, pm.disposition as person_disposition
+    from src as s
+    left join person_map as pm on pm.legacy_table = s.src and pm.legacy_key = s._key
 ),
 
 final as (
     select
         etl.canonical_id('core.staff', 'core.persons', w.person_id::text) as staff_id,
         w.person_id,
-        case when dm.canonical_id is not null then dm.canonical_id
+        case when dm.department_id is not null then dm.department_id
              else etl.canonical_id('core.departments', 'departments', coalesce(
                  (select d._key from departments as d where d.name_key = lower(trim(w.department_text))),
                  (select s.department_id::text from stg.staff as s
@@ -65,9 +75,7 @@ final as (
         case when w.person_id is null then 'ORPHAN_FK' end as _reason,
         case when w.person_id is null then jsonb_build_object('rule', 'staff member has no person (see core.persons)') end as _detail
     from with_person as w
-    left join ops.legacy_id_map as dm
-        on dm.legacy_table = 'departments' and dm.legacy_key = w.department_legacy_id::text
-       and dm.canonical_table = 'core.departments'
+    left join department_map as dm on dm.legacy_key = w.department_legacy_id::text
     left join ref.codes as rm on rm.system = 'map:staff.role' and rm.code = lower(trim(w.legacy_role))
 ),
 

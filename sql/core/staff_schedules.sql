@@ -2,8 +2,9 @@
 -- Source: doctors.availability_hours (JSON blob, Q31): workingDays, availableSessions,
 -- workingHoursStart/End. pattern is a readable rule ('Mon,Tue,...; 09:00-17:00; morning,evening');
 -- starts_at/ends_at are the first day's working hours in the facility's time zone (the legacy
--- hours are local wall-clock times). A doctor without availability is skipped (not an error); a
--- doctor whose staff row is quarantined is quarantined here too (ORPHAN_FK).
+-- hours are local wall-clock times: etl.local_wall_clock(local date of created_at, hours)). A
+-- doctor without availability is skipped (not an error); a doctor whose staff row is quarantined
+-- is quarantined here too (ORPHAN_FK).
 with src as (
     select d.*
     from stg.doctors as d
@@ -11,11 +12,17 @@ with src as (
     where not d._deleted and d.availability_hours is not null
 ),
 
+staff_map as materialized (
+    select sm.legacy_key, sm.canonical_id as staff_id
+    from etl.mapped_ids('core.staff', 'doctors') as sm
+),
+
 parsed as (
     select
         s._key,
         s.created_at,
-        sm.canonical_id as staff_id,
+        etl.local_date(s.created_at, %(facility_tz)s) as first_day,
+        sm.staff_id,
         (select string_agg(x, ',') from jsonb_array_elements_text(
             case when jsonb_typeof(s.availability_hours -> 'workingDays') = 'array'
                  then s.availability_hours -> 'workingDays' else '[]'::jsonb end) as x) as days,
@@ -25,8 +32,7 @@ parsed as (
         s.availability_hours ->> 'workingHoursStart' as hours_start,
         s.availability_hours ->> 'workingHoursEnd' as hours_end
     from src as s
-    left join ops.legacy_id_map as sm
-        on sm.legacy_table = 'doctors' and sm.legacy_key = s._key and sm.canonical_table = 'core.staff'
+    left join staff_map as sm on sm.legacy_key = s._key
 ),
 
 final as (
@@ -34,9 +40,9 @@ final as (
         etl.canonical_id('core.staff_schedules', 'doctors', p._key) as schedule_id,
         p.staff_id,
         case when p.hours_start ~ '^\d{1,2}:\d{2}$'
-             then (p.created_at at time zone %(facility_tz)s)::date + p.hours_start::time at time zone %(facility_tz)s end as starts_at,
+             then etl.local_wall_clock(p.first_day, p.hours_start::time, %(facility_tz)s) end as starts_at,
         case when p.hours_end ~ '^\d{1,2}:\d{2}$'
-             then (p.created_at at time zone %(facility_tz)s)::date + p.hours_end::time at time zone %(facility_tz)s end as ends_at,
+             then etl.local_wall_clock(p.first_day, p.hours_end::time, %(facility_tz)s) end as ends_at,
         concat_ws('; ', p.days, concat_ws('-', p.hours_start, p.hours_end), p.sessions) as pattern,
         p.created_at,
         'doctors'::text as _legacy_table,

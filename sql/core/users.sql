@@ -9,20 +9,24 @@ with src as (
     where not s._deleted
 ),
 
+person_map as materialized (
+    select pm.legacy_key, pm.canonical_id as person_id
+    from etl.mapped_ids('core.persons', 'users') as pm
+),
+
 final as (
     select
         etl.canonical_id('core.users', 'users', s._key) as user_id,
-        lower(trim(s.email)) as email,
-        pm.canonical_id as person_id,
+        etl.norm_email(s.email) as email,
+        pm.person_id,
         s.created_at,
         'users'::text as _legacy_table,
         s._key as _legacy_key,
         'LOADED'::text as _disposition,
         null::text as _reason,
-        case when pm.canonical_id is null then jsonb_build_object('warn', 'NO_PERSON') end as _detail
+        case when pm.person_id is null then jsonb_build_object('warn', 'NO_PERSON') end as _detail
     from src as s
-    left join ops.legacy_id_map as pm
-        on pm.legacy_table = 'users' and pm.legacy_key = s._key and pm.canonical_table = 'core.persons'
+    left join person_map as pm on pm.legacy_key = s._key
 )
 
 select * from final

@@ -87,15 +87,6 @@ as $$
         ' +', ' ', 'g')), '')
 $$;
 
--- Reinterpret a legacy timestamptz that holds a local wall-clock time stored as if UTC (Q28) as a
--- time in the facility's zone; returns the true instant.
-create or replace function etl.local_wall_clock(ts timestamptz, tz text)
-returns timestamptz
-language sql
-stable
-parallel safe
-as $$ select (ts at time zone 'UTC') at time zone tz $$;
-
 -- Live staff by normalized name; names shared by two staff are ambiguous and never resolve.
 create or replace view etl.staff_directory as
 select min(s.staff_id::text)::uuid as staff_id, etl.norm_name(concat_ws(' ', p.first_name, p.last_name)) as norm_name

@@ -19,6 +19,11 @@ legacy_departments as (
     where not d._deleted
 ),
 
+department_map as materialized (
+    select dm.legacy_key, dm.canonical_id as department_id
+    from etl.mapped_ids('core.departments', 'departments') as dm
+),
+
 resolved as (
     select
         b.department_key,
@@ -27,11 +32,8 @@ resolved as (
         b.created_at
     from bed_departments as b
     left join legacy_departments as ld on ld._key = b.department_key
-    left join ops.legacy_id_map as dm
-        on dm.legacy_table = 'departments'
-       and dm.legacy_key = b.department_key
-       and dm.canonical_table = 'core.departments'
-    left join core.departments as cd on cd.department_id = dm.canonical_id and cd.deleted_at is null
+    left join department_map as dm on dm.legacy_key = b.department_key
+    left join core.departments as cd on cd.department_id = dm.department_id and cd.deleted_at is null
 ),
 
 final as (
