@@ -102,6 +102,10 @@ BLUEPRINT_COLUMNS: dict[str, dict[str, str]] = {
     "pharmacy.items": {
         "item_id": "uuid not null", "code": "text", "name": "text not null", "form": "text",
         "strength": "text", "route": "text", "is_active": "boolean",
+        # beyond the blueprint's key columns: the legacy drug master's attributes the new system
+        # needs, and the rest kept for the compatibility layer (050_pharmacy.sql)
+        "manufacturer": "text", "generic_name": "text", "hsn_code": "text", "gst_rate": "numeric(5,2)",
+        "is_external": "boolean", "legacy_attributes": "jsonb",
     },
     "pharmacy.batches": {
         "batch_id": "uuid not null", "item_id": "uuid", "batch_no": "text", "expiry": "date",
