@@ -68,10 +68,11 @@ def cmd_db(args: argparse.Namespace) -> int:
 # --- run ------------------------------------------------------------------------------------------
 
 
-def _run_config(job, full: bool) -> dict:
+def _run_config(job, full: bool, accept_deletions: Sequence[str] = ()) -> dict:
     config: dict = {"loggers": {"console": {"config": {"log_level": args_log_level()}}}}
     if "backfill_options" in job.resource_defs:
-        config["resources"] = {"backfill_options": {"config": {"full_refresh": full}}}
+        config["resources"] = {"backfill_options": {"config": {
+            "full_refresh": full, "accept_deletions": list(accept_deletions)}}}
     return config
 
 
@@ -80,7 +81,8 @@ def args_log_level() -> str:
     return os.environ.get("HMS_LOG_LEVEL", "WARNING").upper()
 
 
-def run_phase(phase: str, settings: Settings, *, quiet: bool = False, full: bool = False) -> bool:
+def run_phase(phase: str, settings: Settings, *, quiet: bool = False, full: bool = False,
+              accept_deletions: Sequence[str] = ()) -> bool:
     """Materialize one phase through Dagster (in-process executor, persistent instance)."""
     from hms_pipeline.definitions import defs
     from hms_pipeline.instance import get_instance
@@ -97,7 +99,7 @@ def run_phase(phase: str, settings: Settings, *, quiet: bool = False, full: bool
     result = job.execute_in_process(
         instance=instance,
         raise_on_error=False,
-        run_config=_run_config(job, full),
+        run_config=_run_config(job, full, accept_deletions),
     )
     print_run_summary(instance, result, time.monotonic() - started, out=sys.stdout)
     _write_report(instance, result.run_id, defs)
@@ -116,7 +118,7 @@ def _write_report(instance, run_id: str, defs) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
-    ok = run_phase(args.phase, settings, full=args.full)
+    ok = run_phase(args.phase, settings, full=args.full, accept_deletions=args.accept_deletions)
     return 0 if ok else 1
 
 
@@ -136,21 +138,28 @@ def _parse_scale(value: str) -> str | int:
 
 
 def guard_synthetic_target(url: str, schema: str, force: bool) -> None:
-    """The generator drops and re-creates the legacy schema. Refuse when that schema holds tables
-    the generator did not make (no ``hms_truth`` beside it): it may be a real legacy database."""
+    """The generator drops and re-creates the legacy schema. Refuse unless that schema is empty, or
+    holds only relations the generator creates and ``hms_truth`` says the generator filled this very
+    schema: anything else may be a real legacy database (or another schema's data)."""
     if force:
         return
+    from hms_pipeline.legacy.schema import contract
+
     with db.connect(url) as conn:
-        tables, generated = conn.execute(
-            """select (select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace
-                       where n.nspname = %s and c.relkind in ('r', 'v', 'p')),
-                      to_regclass('hms_truth.run') is not null""",
-            (schema,),
-        ).fetchone()
-    if tables and not generated:
+        relations = [r[0] for r in conn.execute(
+            """select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+               where n.nspname = %s and c.relkind in ('r', 'v', 'p', 'm', 'f')""", (schema,)).fetchall()]
+        generated_here = conn.execute(
+            """select to_regclass('hms_truth.run') is not null
+                      and exists (select 1 from hms_truth.run where key = 'schema' and value = %s)""",
+            (schema,)).fetchone()[0] if relations else True
+    foreign = sorted(set(relations) - set(contract().names))
+    if relations and (foreign or not generated_here):
+        why = (f"{len(foreign)} relation(s) the generator does not create (e.g. {', '.join(foreign[:3])})" if foreign
+               else f"{len(relations)} relations the generator did not create there (hms_truth does not name this schema)")
         err = CliError(
-            f"schema {schema!r} of {db.redact_url(url)} holds {tables} tables the synthetic generator did not "
-            "create; generating would drop them. Use an empty database (or pass --force)."
+            f"schema {schema!r} of {db.redact_url(url)} holds {why}; generating would drop them. "
+            "Use an empty schema or database (or pass --force)."
         )
         err.exit_code = 2
         raise err
@@ -242,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--phase", required=True, choices=list(PHASE_ORDER))
     p_run.add_argument("--full", action="store_true",
                        help="backfill: re-read every legacy row instead of only the changes")
+    p_run.add_argument("--accept-deletions", action="append", default=[], metavar="TABLE",
+                       help="backfill: legacy TABLE really shrank (or was emptied or removed): let its rows be "
+                       "soft-deleted (repeat for several tables)")
     p_run.set_defaults(func=cmd_run)
 
     p_leg = sub.add_parser("legacy", help="the legacy source: synthetic data and profile")

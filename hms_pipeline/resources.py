@@ -71,3 +71,5 @@ class BackfillOptions(dg.ConfigurableResource):
     """Run-level options of the backfill phase (set per run through run config or the CLI)."""
 
     full_refresh: bool = False
+    # legacy tables whose shrinking (or emptying, or absence) is real: the deletion guard lets it through
+    accept_deletions: list[str] = []

@@ -69,6 +69,16 @@ _QUALIFIED_RE = re.compile(rf"^({_IDENT})\.({_IDENT})$")
 _SCHEMA_RE = re.compile(rf"^{_IDENT}$")
 
 
+# Schemas the legacy source may never be: the canonical ones, the product's own, and the system's.
+CANONICAL_SCHEMAS = ("core", "clinical", "inpatient", "pharmacy", "billing", "ops", "ref", "view")
+PRODUCT_SCHEMAS = ("stg", "etl", "hms_truth", "legacy_archive")
+SYSTEM_SCHEMAS = ("information_schema",)  # and every pg_* schema
+
+
+def _is_system_schema(name: str) -> bool:
+    return name in SYSTEM_SCHEMAS or name.startswith("pg_")
+
+
 _WORK_MEM_RE = re.compile(r"^[1-9][0-9]{0,6}(kB|MB|GB)$")
 
 
@@ -127,6 +137,12 @@ class Settings:
     # spills the transforms' whole-table joins to disk: at 100k patients the appointments transform
     # took 6.8 s with 4MB (a hash join in 8192 batches) and 2.5 s with 64MB.
     work_mem: str = "64MB"
+    # a legacy table may shrink by this share between snapshots before the backfill refuses to
+    # soft-delete (HMS_MAX_SHRINK; --accept-deletions TABLE lets a real purge through)
+    max_shrink: float = 0.10
+    # how a snapshot finds changed legacy rows (HMS_CHANGE_DETECTION): "sweep" hashes every row every
+    # run (misses nothing); "watermark" reads rows past the last updated_at/created_at only
+    change_detection: str = "sweep"
 
     def table(self, variable: str) -> TableName:
         """The configured name of a canonical table, by its blueprint variable (``TABLE_PATIENTS``)."""
@@ -162,6 +178,23 @@ def load_settings(env: dict[str, str] | None = None, dotenv_path: Path | None = 
     legacy_schema = get("HMS_LEGACY_SCHEMA", "public")
     if not _SCHEMA_RE.match(legacy_schema):
         raise SettingsError(f"HMS_LEGACY_SCHEMA={legacy_schema!r} is not a valid schema identifier")
+    if _is_system_schema(legacy_schema) or legacy_schema in CANONICAL_SCHEMAS + PRODUCT_SCHEMAS:
+        kind = ("a system schema" if _is_system_schema(legacy_schema) else
+                "a canonical schema" if legacy_schema in CANONICAL_SCHEMAS else "a schema of the product's own")
+        raise SettingsError(f"HMS_LEGACY_SCHEMA={legacy_schema!r} is {kind}: the legacy tables must live elsewhere "
+                            "(the generator would drop it, the backfill would read the target as its source)")
+
+    change_detection = get("HMS_CHANGE_DETECTION", "sweep")
+    if change_detection not in ("sweep", "watermark"):
+        raise SettingsError(f"HMS_CHANGE_DETECTION={change_detection!r} is not 'sweep' or 'watermark'")
+
+    max_shrink_text = get("HMS_MAX_SHRINK", "0.10")
+    try:
+        max_shrink = float(max_shrink_text)
+    except ValueError:
+        max_shrink = -1.0
+    if not 0.0 <= max_shrink <= 1.0:
+        raise SettingsError(f"HMS_MAX_SHRINK={max_shrink_text!r} is not a share between 0 and 1 (e.g. 0.10)")
 
     tz = get("HMS_FACILITY_TIMEZONE", "Asia/Kolkata")
     try:
@@ -178,6 +211,9 @@ def load_settings(env: dict[str, str] | None = None, dotenv_path: Path | None = 
         raise SettingsError(f"HMS_DAGSTER_DATABASE={dagster_db!r} is not a valid database name")
 
     tables = {var: parse_table_name(var, get(var, default)) for var, default in TABLE_DEFAULTS.items()}
+    for var, name in tables.items():
+        if _is_system_schema(name.schema):
+            raise SettingsError(f"{var}={name} points into the system schema {name.schema!r}")
     seen: dict[str, str] = {}
     for var, name in tables.items():
         if str(name) in seen:
@@ -197,4 +233,6 @@ def load_settings(env: dict[str, str] | None = None, dotenv_path: Path | None = 
         reports_dir=path("HMS_REPORTS_DIR", PROJECT_ROOT / "reports"),
         tables=tables,
         work_mem=work_mem,
+        max_shrink=max_shrink,
+        change_detection=change_detection,
     )

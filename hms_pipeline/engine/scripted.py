@@ -20,16 +20,19 @@ import psycopg
 from psycopg import sql
 
 from hms_pipeline.engine.reconcile import Reconciliation, SourceFigures
+from hms_pipeline.engine.rejects import quarantine_staging_rejects, reject_figures
 from hms_pipeline.engine.spec import TableSpec
 from hms_pipeline.engine.transform import ApplyStats, stage_exists
 from hms_pipeline.sqlrun import run_sql_file
 
 _CONTENT = "select count(*), md5(string_agg(concat_ws('|', {cols}), ',' order by {cols})) from {t}"
 _SOURCE = """
-select count(*), count(m.legacy_key)
+select count(*), count(m.legacy_key), count(*) filter (where m.legacy_key is null and q.k is not null)
 from {stg} s
 left join ops.legacy_id_map m
   on m.legacy_table = %(src)s and m.legacy_key = s._key and m.canonical_table = %(t)s
+left join (select distinct legacy_key as k from ops.quarantine
+           where legacy_table = %(src)s and target_table = %(t)s and resolved_at is null) q on q.k = s._key
 where not s._deleted
 """
 
@@ -59,6 +62,7 @@ def apply_script(conn: psycopg.Connection, spec: TableSpec, run_id: str) -> Appl
         conn.execute("select etl.id_map_partition(%s)", (spec.name,))  # the script maps its legacy rows
         for path in script_files(spec):
             run_sql_file(conn, path)
+        quarantine_staging_rejects(conn, spec, run_id)
         after = _content(conn, spec)
         stats.candidates = after[0]
         stats.written = 0 if before == after else abs(after[0] - before[0]) or 1
@@ -76,14 +80,21 @@ def apply_script(conn: psycopg.Connection, spec: TableSpec, run_id: str) -> Appl
 
 
 def reconcile_script(conn: psycopg.Connection, spec: TableSpec) -> Reconciliation:
-    """Every staged legacy row of each source is mapped (a script table has no quarantine)."""
+    """Every legacy row of each source is mapped or quarantined by the script (staging's rejects:
+    quarantined by the engine, see :mod:`hms_pipeline.engine.rejects`)."""
     figures = []
     for src in spec.sources:
         if not stage_exists(conn, src.legacy_table):
             continue
-        seen, mapped = conn.execute(
+        seen, mapped, quarantined = conn.execute(
             sql.SQL(_SOURCE).format(stg=sql.Identifier("stg", src.legacy_table)),
             {"src": src.legacy_table, "t": spec.name}).fetchone()
-        figures.append(SourceFigures(src.legacy_table, seen, mapped, 0, 0, seen - mapped))
+        rejected, rejects_quarantined = reject_figures(conn, spec, src.legacy_table)
+        seen, quarantined = seen + rejected, quarantined + rejects_quarantined
+        reasons = dict(conn.execute(
+            """select reason_code, count(*) from ops.quarantine where legacy_table = %s and target_table = %s
+               and resolved_at is null group by 1 order by 1""", (src.legacy_table, spec.name)).fetchall())
+        figures.append(SourceFigures(src.legacy_table, seen, mapped, 0, quarantined,
+                                     seen - mapped - quarantined, reasons))
     conn.rollback()
     return Reconciliation(spec.name, figures, {})

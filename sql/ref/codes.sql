@@ -130,22 +130,54 @@ set display = excluded.display
 where ref.codes.display is distinct from excluded.display;
 -- --- end issue 4 (clinical) ---------------------------------------------------------------------
 
+-- Legacy ref_code rows that can be a code: a code and a domain, each short enough to be a key.
+-- The others are quarantined (MISSING_VALUE / OUT_OF_RANGE, the column in detail, no value).
+create temp table _ref_code on commit drop as
+select s._key, s.code, s.domain, s.label,
+       case when nullif(btrim(s.code), '') is null then 'code'
+            when nullif(btrim(s.domain), '') is null then 'domain' end as missing,
+       case when length(s.code) > 255 then 'code' when length(s.domain) > 255 then 'domain' end as too_long
+from stg.ref_code as s
+where not s._deleted;
+
 insert into ref.codes (code, system, display)
 select distinct on (s.code, s.domain) s.code, 'legacy.' || s.domain, s.label
-from stg.ref_code as s
-where not s._deleted
+from _ref_code as s
+where s.missing is null and s.too_long is null
 order by s.code, s.domain, s._key
 on conflict (code, system) do update
 set display = excluded.display
 where ref.codes.display is distinct from excluded.display;
+
+insert into ops.quarantine (legacy_table, legacy_key, target_table, reason_code, detail, run_id,
+                            first_seen_at, last_seen_at)
+select 'ref_code', s._key, 'ref.codes',
+       case when s.missing is not null then 'MISSING_VALUE' else 'OUT_OF_RANGE' end,
+       jsonb_build_object('column', coalesce(s.missing, s.too_long),
+                          'rule', case when s.missing is not null then 'a code needs a code and a domain'
+                                       else 'a code or domain longer than 255 characters' end),
+       current_setting('hms.run_id'), now(), now()
+from _ref_code as s
+where s.missing is not null or s.too_long is not null
+on conflict (legacy_table, legacy_key, target_table, reason_code) do update
+set resolved_at = null, last_seen_at = now(), run_id = excluded.run_id
+where ops.quarantine.resolved_at is not null;
+
+update ops.quarantine as q set resolved_at = now(), run_id = current_setting('hms.run_id')
+where q.target_table = 'ref.codes' and q.legacy_table = 'ref_code' and q.resolved_at is null
+  and q.reason_code in ('MISSING_VALUE', 'OUT_OF_RANGE')
+  and not exists (select 1 from _ref_code as s
+                  where s._key = q.legacy_key and (s.missing is not null or s.too_long is not null));
 
 -- Provenance: each legacy ref_code row is LOADED into the (code, system) row it became. ref.codes
 -- has no uuid key, so canonical_id is the deterministic id of that (code, system).
 insert into ops.legacy_id_map (legacy_table, legacy_key, canonical_table, canonical_id, disposition, run_id, mapped_at)
 select 'ref_code', s._key, 'ref.codes', etl.canonical_id('ref.codes', 'legacy.' || s.domain, s.code),
        'LOADED', current_setting('hms.run_id'), now()
-from stg.ref_code as s
-where not s._deleted
+from _ref_code as s
+where s.missing is null and s.too_long is null
 on conflict (legacy_table, legacy_key, canonical_table) do update
 set canonical_id = excluded.canonical_id, run_id = excluded.run_id, mapped_at = now()
 where ops.legacy_id_map.canonical_id is distinct from excluded.canonical_id;
+
+drop table _ref_code;

@@ -4,7 +4,7 @@ import re
 
 import dagster as dg
 
-from hms_pipeline.engine.staging import EXCLUDED_TABLES, stage_same_database, stage_separate_server
+from hms_pipeline.engine.staging import EXCLUDED_TABLES, Guard, stage_same_database, stage_separate_server
 from hms_pipeline.legacy.schema import contract
 from hms_pipeline.paths import SQL_DIR
 from hms_pipeline.lib.factory import LEGACY_SNAPSHOT_KEY
@@ -38,19 +38,24 @@ def legacy_snapshot(context: dg.AssetExecutionContext, hms_db: HmsDatabaseResour
     """Grain: one staged row per legacy row of every legacy base table a transform reads, in
     ``stg.<table>``, refreshed in one repeatable-read transaction so the whole run sees the legacy
     side as of one moment while the old application keeps writing. Same database: INSERT ... SELECT;
-    separate legacy server (``HMS_LEGACY_DATABASE_URL``): COPY into the target first. Only changed
+    separate legacy server (``HMS_LEGACY_DATABASE_URL``): COPY into the target first. Before anything
+    is staged, the source is checked: every required legacy table and column is there, and no table
+    is absent, emptied or shrunk beyond ``HMS_MAX_SHRINK`` since the last snapshot (else the step
+    fails naming the table and its figures, and nothing is soft-deleted; ``--accept-deletions``). Only changed
     rows are rewritten (watermark + row hash); deletions are marked. Views (appointments, medicines,
     billing_items, payment_history in the live database) and the excluded tables (medications_backup)
     are never staged."""
     settings = hms_db.settings()
     names = legacy_table_names()
+    guard = Guard(max_shrink=settings.max_shrink, accept_deletions=frozenset(backfill_options.accept_deletions),
+                  change_detection=settings.change_detection)
     with hms_db.connect() as conn:
         if settings.legacy_is_separate:
             result = stage_separate_server(conn, hms_db.legacy_url(), settings.legacy_schema, names,
-                                           context.run_id, full=backfill_options.full_refresh)
+                                           context.run_id, full=backfill_options.full_refresh, guard=guard)
         else:
             result = stage_same_database(conn, settings.legacy_schema, names, context.run_id,
-                                         full=backfill_options.full_refresh)
+                                         full=backfill_options.full_refresh, guard=guard)
     rows = "\n".join(
         f"| {name} | {t['changed']} | {t['deleted']} | {'yes' if t['incremental'] else 'no'} |"
         for name, t in sorted(result.tables.items())
