@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from hms_pipeline.engine.errors import TransformError, describe_db_error
 from hms_pipeline.engine.faults import fault_point
 
 BULK_MIN_ROWS = 20_000
@@ -79,8 +80,9 @@ def defer(conn: psycopg.Connection, relation: str, *, keep_unique: bool) -> Defe
     return out
 
 
-class BulkError(RuntimeError):
-    pass
+class BulkError(TransformError):
+    """Re-creating an index or foreign key after a bulk write failed. Names the table and the
+    constraint (or index) and the SQLSTATE, never a value (the DETAIL is not kept)."""
 
 
 def restore(conn: psycopg.Connection, deferred: Deferred) -> None:
@@ -90,6 +92,7 @@ def restore(conn: psycopg.Connection, deferred: Deferred) -> None:
     conn.execute("set local maintenance_work_mem = '256MB'")
     target = sql.SQL(deferred.table)
     add = "alter table {} add constraint {} {}"
+    failure: BulkError | None = None
     try:
         for name, definition in deferred.constraints:
             conn.execute(sql.SQL(add).format(target, sql.Identifier(name), sql.SQL(definition)))
@@ -98,5 +101,8 @@ def restore(conn: psycopg.Connection, deferred: Deferred) -> None:
         for name, definition in deferred.foreign_keys:
             conn.execute(sql.SQL(add).format(target, sql.Identifier(name), sql.SQL(definition)))
     except psycopg.Error as exc:
-        raise BulkError(f"{deferred.table}: re-creating {exc.diag.constraint_name or 'an index'} after a bulk "
-                        f"write failed: {exc.diag.message_primary}") from exc
+        sqlstate, constraint, text = describe_db_error(exc)
+        failure = BulkError(f"{deferred.table}: re-creating {constraint or 'an index'} after a bulk write failed: {text}",
+                            table=deferred.table, step="bulk restore", sqlstate=sqlstate, constraint=constraint)
+    if failure is not None:
+        raise failure  # outside the handler: the psycopg error (its DETAIL quotes values) is not chained

@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from hms_pipeline.engine.rejects import reject_figures
 from hms_pipeline.engine.spec import TableSpec
 from hms_pipeline.engine.transform import stage_exists, target_columns
 
@@ -145,6 +146,10 @@ def reconcile(conn: psycopg.Connection, spec: TableSpec) -> Reconciliation:
         seen, loaded, merged, quarantined, missing = (int(v) for v in conn.execute(
             query, {"src": src.legacy_table, "t": spec.name}
         ).fetchone())
+        # rows staging kept out of stg (NULL or repeated key): seen, and quarantined by this table
+        rejected, rejects_quarantined = reject_figures(conn, spec, src.legacy_table)
+        seen, quarantined = seen + rejected, quarantined + rejects_quarantined
+        missing += rejected - rejects_quarantined
         reasons = dict(
             conn.execute(
                 """select reason_code, count(*) from ops.quarantine

@@ -25,7 +25,7 @@ from hms_pipeline.engine.spec import TableSpec
 from hms_pipeline.engine.transform import apply_table, something_written
 from hms_pipeline.paths import EXPECTATIONS_DIR, PROJECT_ROOT
 from hms_pipeline.quality.checks import suite_check
-from hms_pipeline.quality.suites import suite_path
+from hms_pipeline.quality.suites import load_suite, preflight_rules, suite_path
 from hms_pipeline.resources import BackfillOptions, HmsDatabaseResource
 
 LEGACY_SNAPSHOT_KEY = dg.AssetKey(["etl", "legacy_snapshot"])
@@ -111,7 +111,11 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
                 stats = apply_script(conn, spec, context.run_id)
                 recon = reconcile_script(conn, spec)
             else:
-                stats = apply_table(conn, spec, context.run_id, full=full, params=transform_params(hms_db))
+                # the suite's row-level ERROR rules are a pre-flight too (read now: a reviewer may
+                # have edited the file): one bad legacy row is quarantined, it never blocks the phase
+                rules = preflight_rules(load_suite(spec.name, expectations_root, validate=False))
+                stats = apply_table(conn, spec, context.run_id, full=full, params=transform_params(hms_db),
+                                    row_rules=rules)
                 idle = not full and stats.todo == 0 and not something_written(conn, context.run_id)
                 recon = reconcile_or_reuse(conn, spec, context.run_id, idle=idle)
         context.log.info(
@@ -129,6 +133,9 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
                 "unchanged": dg.MetadataValue.int(stats.unchanged),
                 "soft_deleted": dg.MetadataValue.int(stats.soft_deleted),
                 "warnings": dg.MetadataValue.json(stats.warnings),
+                # rows the constraint pre-flight quarantined, per reason (and suite rules it could not evaluate)
+                "preflight": dg.MetadataValue.json(stats.preflight),
+                "preflight_rule_errors": dg.MetadataValue.json(stats.rule_errors),
                 "seconds": dg.MetadataValue.float(float(stats.seconds)),
                 "reconciliation": dg.MetadataValue.md(recon.markdown()),
             },

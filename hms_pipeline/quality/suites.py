@@ -324,3 +324,171 @@ def to_gx_suite(suite: Suite, skip: set[int] = frozenset()):
             "severity": GX_SEVERITY[e.severity],
         })
     return ExpectationSuite(name=suite.table, expectations=expectations, meta=dict(suite.raw.get("meta") or {}))
+
+
+# --- row rules for the engine's pre-flight ------------------------------------------------------------
+
+# Row-level expectation types the engine's pre-flight checks on the rows about to be written.
+PREFLIGHT_TYPES = frozenset({
+    "expect_column_values_to_not_be_null",
+    "expect_column_values_to_be_between",
+    "expect_column_values_to_be_in_set",
+    "expect_column_values_to_match_regex",
+    "expect_column_values_to_not_match_regex",
+    "expect_column_pair_values_a_to_be_greater_than_b",
+})
+_COMPARISON_OPERATORS = {"==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+class _Always:
+    """A row condition every candidate row meets (``deleted_at is null``: candidates are live rows)."""
+
+
+class _Never:
+    """A row condition no candidate row meets (``deleted_at is not null``)."""
+
+
+def _rule_condition(cond: Any, columns: set[str]):
+    """A structured GX row condition as SQL over the candidate row (``_Always``/``_Never`` when it is
+    decided by ``deleted_at`` alone; None when it cannot be translated). Columns read go to
+    ``columns``; values are literals composed by psycopg, never formatted in."""
+    from psycopg import sql
+
+    if not cond:
+        return _Always
+    if not isinstance(cond, dict):
+        return None
+    kind = cond.get("type")
+    if kind in ("and", "or"):
+        parts = [_rule_condition(c, columns) for c in cond.get("conditions") or []]
+        if any(p is None for p in parts):
+            return None
+        decisive, neutral = (_Never, _Always) if kind == "and" else (_Always, _Never)
+        if any(p is decisive for p in parts):
+            return decisive
+        parts = [p for p in parts if p is not neutral]
+        if not parts:
+            return neutral
+        joiner = sql.SQL(" and " if kind == "and" else " or ")
+        return sql.SQL("({})").format(joiner.join(parts))
+    column = (cond.get("column") or {}).get("name")
+    if not column:
+        return None
+    if kind == "nullity":
+        if column == "deleted_at":
+            return _Always if cond.get("is_null") else _Never
+        columns.add(column)
+        return sql.SQL("{} is null" if cond.get("is_null") else "{} is not null").format(sql.Identifier(column))
+    if kind == "comparison":
+        if column == "deleted_at":
+            return _Never  # NULL on every candidate: a comparison is never true
+        op, value = cond.get("operator"), cond.get("parameter")
+        columns.add(column)
+        c = sql.Identifier(column)
+        if op in ("IN", "NOT_IN"):
+            values = list(value) if isinstance(value, (list, tuple)) else [value]
+            if not values:
+                return _Never if op == "IN" else sql.SQL("{} is not null").format(c)
+            listed = sql.SQL(", ").join(sql.Literal(v) for v in values)
+            return sql.SQL("{} {} ({})").format(c, sql.SQL("in" if op == "IN" else "not in"), listed)
+        if op in _COMPARISON_OPERATORS:
+            return sql.SQL("{} {} {}").format(c, sql.SQL(_COMPARISON_OPERATORS[op]), sql.Literal(value))
+    return None
+
+
+def _rule_violation(e: SuiteExpectation, columns: set[str]):
+    """SQL that is TRUE when a row violates ``e`` (GX semantics: NULLs are not checked except by
+    not_be_null), or None when ``e`` is not a row rule the pre-flight can check."""
+    from psycopg import sql
+
+    kw = e.kwargs
+    ident = sql.Identifier
+    if e.type == "expect_column_pair_values_a_to_be_greater_than_b":
+        a, b = kw.get("column_A"), kw.get("column_B")
+        if not a or not b:
+            return None
+        columns.update((a, b))
+        ignore = kw.get("ignore_row_if", "both_values_are_missing")
+        skip = {"both_values_are_missing": "({a} is null and {b} is null)",
+                "either_value_is_missing": "({a} is null or {b} is null)", "neither": "false"}.get(ignore)
+        if skip is None:
+            return None
+        op = ">=" if kw.get("or_equal") else ">"
+        return sql.SQL("not " + skip + " and not coalesce({a} " + op + " {b}, false)").format(a=ident(a), b=ident(b))
+    column = kw.get("column")
+    if not column:
+        return None
+    columns.add(column)
+    c = ident(column)
+    if e.type == "expect_column_values_to_not_be_null":
+        return sql.SQL("{} is null").format(c)
+    if e.type == "expect_column_values_to_be_between":
+        lo, hi = kw.get("min_value"), kw.get("max_value")
+        tests = []
+        if lo is not None:
+            tests.append(sql.SQL("{} {} {}").format(c, sql.SQL("<=" if kw.get("strict_min") else "<"), sql.Literal(lo)))
+        if hi is not None:
+            tests.append(sql.SQL("{} {} {}").format(c, sql.SQL(">=" if kw.get("strict_max") else ">"), sql.Literal(hi)))
+        if not tests:
+            return None
+        return sql.SQL("{} is not null and ({})").format(c, sql.SQL(" or ").join(tests))
+    if e.type == "expect_column_values_to_be_in_set":
+        values = list(kw.get("value_set") or [])
+        if not values:
+            return sql.SQL("{} is not null").format(c)
+        return sql.SQL("{} is not null and {} not in ({})").format(
+            c, c, sql.SQL(", ").join(sql.Literal(v) for v in values))
+    if e.type in ("expect_column_values_to_match_regex", "expect_column_values_to_not_match_regex"):
+        regex = kw.get("regex")
+        if not isinstance(regex, str):
+            return None
+        negate = sql.SQL("not " if e.type == "expect_column_values_to_match_regex" else "")
+        return sql.SQL("{} is not null and {}(cast({} as text) ~ {})").format(c, negate, c, sql.Literal(regex))
+    return None
+
+
+def preflight_rules(suite: Suite):
+    """The suite's row-level ERROR expectations as rules for the engine's constraint pre-flight
+    (:class:`hms_pipeline.engine.preflight.RowRule`: name, SQL predicate over the candidate row that
+    is TRUE when the row violates the expectation, and the columns it reads).
+
+    Translated: not_be_null, be_between (min/max, strict flags), be_in_set, match_regex /
+    not_match_regex (Postgres ``~``), column_pair a > b (or_equal, ignore_row_if), each within its
+    structured ``row_condition``; a condition clause ``deleted_at is null`` holds for every candidate
+    (they are live rows) and a rule only for soft-deleted rows is left out. Not row rules (left out):
+    custom SQL, uniqueness, row counts, WARN expectations, and ``mostly`` below 1. The engine skips a
+    rule that reads a column its candidates lack.
+
+    Name: the expectation's ``meta.name``, else ``<type>:<column>``; when two rules of the suite
+    would share a name, the row condition is appended (``... [txn_type = GRN]``), else ``#<n>``."""
+    from hms_pipeline.engine.preflight import RowRule
+    from psycopg import sql
+
+    candidates = []
+    for e in suite.expectations:
+        if e.severity != "ERROR" or e.type not in PREFLIGHT_TYPES:
+            continue
+        mostly = e.kwargs.get("mostly")
+        if mostly is not None and float(mostly) < 1:
+            continue
+        columns: set[str] = set()
+        scope = _rule_condition(e.kwargs.get("row_condition"), columns)
+        if scope is None or scope is _Never:
+            continue
+        violation = _rule_violation(e, columns)
+        if violation is None:
+            continue
+        predicate = violation if scope is _Always else sql.SQL("{} and ({})").format(scope, violation)
+        name = str(e.meta.get("name") or f"{e.type}:{e.column}")
+        candidates.append((name, e, predicate, frozenset(columns)))
+    counts: dict[str, int] = {}
+    for name, *_ in candidates:
+        counts[name] = counts.get(name, 0) + 1
+    rules, used = [], set()
+    for name, e, predicate, columns in candidates:
+        if counts[name] > 1:
+            cond = describe_condition(e.kwargs.get("row_condition"))
+            name = f"{name} [{cond}]" if cond and f"{name} [{cond}]" not in used else f"{name}#{e.index + 1}"
+        used.add(name)
+        rules.append(RowRule(name, predicate, columns))
+    return rules
