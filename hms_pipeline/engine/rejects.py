@@ -70,7 +70,7 @@ _QUARANTINE_VALUES = """
 insert into ops.quarantine (legacy_table, legacy_key, target_table, reason_code, detail, run_id,
                             first_seen_at, last_seen_at)
 select u.legacy_table, u._key || '#' || u.column_name, %(t)s, 'UNPARSEABLE_VALUE',
-       jsonb_build_object('rule', %(rule)s, 'column', u.column_name, 'expected_type', u.contract_type),
+       jsonb_build_object('rule', %(rule)s::text, 'column', u.column_name, 'expected_type', u.contract_type),
        %(run)s, now(), now()
 from etl.stage_unparseable u
 join {stg} s on s._key = u._key and not s._deleted

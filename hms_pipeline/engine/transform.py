@@ -1,7 +1,10 @@
 """Apply one canonical table's transform, set-based, in one transaction.
 
-1. ``_todo``: the staged legacy keys to (re)process: changed since the table's applied sequence (all
-   of them on a full refresh) plus keys still quarantined for this table (a later run may load them).
+1. ``_todo``: the staged legacy keys to process. The table's inputs are its spec's ``sources`` and
+   ``deps``, nothing else: when one changed (a staged change of a source since the sequence the table
+   applied, or a write of an upstream table since the last one it saw), every key is processed, as a
+   full load would (so a delta equals a full load: merges re-evaluated, derived values recomputed,
+   children re-pointed); when none changed, nothing runs.
 2. ``_cand``: the table's SQL file run over ``_todo`` (canonical columns + ``_legacy_table``,
    ``_legacy_key``, ``_disposition``, ``_reason``, ``_detail``).
 3. The named steps of :mod:`hms_pipeline.engine.steps` (SQL in ``sql/engine/``), in this order:
@@ -59,6 +62,7 @@ class ApplyStats:
     todo: int = 0
     warnings: dict = field(default_factory=dict)  # warn code -> rows loaded with it this run
     seconds: float = 0.0
+    mapped: int = 0  # provenance rows written (a mapping change counts as a change for downstream tables)
     preflight_seconds: float = 0.0
     preflight: dict = field(default_factory=dict)  # reason code -> legacy rows the pre-flight quarantined
     rule_errors: list = field(default_factory=list)  # suite row rules the pre-flight could not evaluate
@@ -119,6 +123,16 @@ def _build_todo(conn, spec: TableSpec, since: int, upto: int, full: bool, retry_
     return conn.execute("select count(*) from _todo").fetchone()[0]
 
 
+def _source_changed(conn: psycopg.Connection, spec: TableSpec, since: int, upto: int) -> bool:
+    """Did any legacy source of the table stage a change in (since, upto]?"""
+    for src in spec.sources:
+        if stage_exists(conn, src.legacy_table) and conn.execute(
+                sql.SQL("select exists (select 1 from {} where _change_seq > %s and _change_seq <= %s)")
+                .format(sql.Identifier("stg", src.legacy_table)), (since, upto)).fetchone()[0]:
+            return True
+    return False
+
+
 def apply_table(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, full: bool = False,
                 params: dict | None = None, row_rules: Sequence[Any] = ()) -> ApplyStats:
     """Apply ``spec``'s transform for ``run_id`` in one transaction. ``row_rules``: the row-level
@@ -135,20 +149,30 @@ def apply_table(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, full:
         # insert rule explicitly; the trigger records every bypassed row in ops.audit_log.
         conn.execute("set local hms.migration_bypass = 'on'")
         upto = snapshot_seq(conn, run_id)
-        row = conn.execute("select applied_seq from etl.apply_state where canonical_table = %s", (spec.name,)).fetchone()
+        row = conn.execute("select applied_seq, upstream_seen_at from etl.apply_state where canonical_table = %s",
+                           (spec.name,)).fetchone()
         since = 0 if (full or row is None) else row[0]
+        upstream_at = conn.execute(
+            "select max(changed_at) from etl.table_changes where canonical_table = any(%s)", (list(spec.deps),)
+        ).fetchone()[0]
         if spec.sources:
-            retry = full or row is None or since < upto or something_written(conn, run_id)
-            stats.todo = _build_todo(conn, spec, since, upto, full or row is None, retry_quarantined=retry)
+            # Dependent re-derivation: when any input of the table changed (a staged change of one of
+            # its legacy sources, or a write of one of its upstream tables since the last one it saw),
+            # the transform runs over every key, exactly as a full load would: merges are re-evaluated
+            # (and can split), derived values recomputed, children re-pointed. The upsert still writes
+            # only what differs. With no input changed, nothing runs.
+            upstream = upstream_at is not None and (row is None or row[1] is None or upstream_at > row[1])
+            whole = full or row is None or upstream or _source_changed(conn, spec, since, upto)
+            stats.todo = _build_todo(conn, spec, since, upto, whole, retry_quarantined=whole) if whole else 0
+            if not whole:
+                conn.execute("create temp table _todo (legacy_table text, key text) on commit drop")
         else:
             # Derived tables (vocabularies, settings) have no legacy rows of their own: recompute them
             # whole every run; the upsert still writes only what changed.
             conn.execute("create temp table _todo (legacy_table text, key text) on commit drop")
             stats.todo = 1
 
-        # With no key of its own to process, a table still re-runs its transform when something
-        # upstream was written this run: a child whose parent's mapping changed is re-derived.
-        if stats.todo or (spec.deps and something_written(conn, run_id)):
+        if stats.todo:
             _apply_candidates(conn, spec, run_id, params or {}, stats, row_rules)
             if not spec.merges:
                 conn.execute("drop view _ok")  # a temp view outlives the transaction; _cand does not
@@ -157,22 +181,24 @@ def apply_table(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, full:
         stats.quarantined += quarantine_staging_rejects(conn, spec, run_id)
 
         conn.execute(
-            """insert into etl.apply_state (canonical_table, applied_seq, run_id) values (%s, %s, %s)
+            """insert into etl.apply_state (canonical_table, applied_seq, run_id, upstream_seen_at)
+               values (%s, %s, %s, %s)
                on conflict (canonical_table) do update set applied_seq = excluded.applied_seq,
-                   run_id = excluded.run_id, updated_at = now()""",
-            (spec.name, upto, run_id),
+                   run_id = excluded.run_id, upstream_seen_at = excluded.upstream_seen_at, updated_at = now()""",
+            (spec.name, upto, run_id, upstream_at),
         )
         stats.seconds = round(time.monotonic() - started, 3)
         conn.execute(
             """insert into etl.run_stats (run_id, canonical_table, candidates, written, unchanged,
-                   quarantined, merged, soft_deleted, seconds)
-               values (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+                   quarantined, merged, soft_deleted, seconds, mapped)
+               values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                on conflict (run_id, canonical_table) do update set candidates = excluded.candidates,
                    written = excluded.written, unchanged = excluded.unchanged,
                    quarantined = excluded.quarantined, merged = excluded.merged,
-                   soft_deleted = excluded.soft_deleted, seconds = excluded.seconds, recorded_at = now()""",
+                   soft_deleted = excluded.soft_deleted, seconds = excluded.seconds, mapped = excluded.mapped,
+                   recorded_at = now()""",
             (run_id, spec.name, stats.candidates, stats.written, stats.unchanged, stats.quarantined,
-             stats.merged, stats.soft_deleted, stats.seconds),
+             stats.merged, stats.soft_deleted, stats.seconds, stats.mapped),
         )
     return stats
 
@@ -202,5 +228,5 @@ def _apply_candidates(conn: psycopg.Connection, spec: TableSpec, run_id: str, pa
     step("stale ids", steps.stale_ids, conn, t, has_sources=bool(spec.sources))
     stats.written = step("upsert", steps.upsert, conn, t, stats.candidates)
     stats.unchanged = stats.candidates - stats.written
-    step("provenance", steps.provenance, conn, t, run_id, stats.candidates + stats.merged)
+    stats.mapped = step("provenance", steps.provenance, conn, t, run_id, stats.candidates + stats.merged) or 0
     stats.soft_deleted = step("soft-delete", steps.soft_delete, conn, t)

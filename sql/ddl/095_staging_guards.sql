@@ -56,3 +56,16 @@ exception when others then
     return null;
 end;
 $$;
+
+-- Dependent re-derivation (hms_pipeline/engine/transform.py). A canonical table is re-derived whole
+-- when one of its inputs changed: a staged change of one of its legacy sources since the sequence it
+-- applied, or a write (rows or provenance) of one of its upstream canonical tables since the last
+-- write it saw (upstream_seen_at). Its inputs are its spec's sources and deps, nothing else.
+alter table etl.apply_state add column if not exists upstream_seen_at timestamptz;
+alter table etl.run_stats add column if not exists mapped bigint not null default 0;
+
+create or replace view etl.table_changes as
+select canonical_table, max(recorded_at) as changed_at
+from etl.run_stats
+where written + soft_deleted + mapped > 0
+group by canonical_table;
