@@ -157,3 +157,21 @@ FEE_RATES = [
     (5, "CBC", 350, "per_service"), (6, "X-Ray Chest PA", 450, "per_service"),
     (6, "Ultrasound Abdomen", 1200, "per_service"),
 ]
+
+# --- hostile profile (generator.HOSTILE_PROFILES): names and values the real system's history holds.
+# Full names are "<first> <last>"; one-word and honorific-only names are whole values.
+TAMIL_NAMES = [
+    "முருகன் சுப்பிரமணியம்", "லட்சுமி நாராயணன்", "கார்த்திக் ராஜா", "செல்வி முத்து", "அருண் குமார்",
+    "பவானி சுந்தரம்", "சரவணன் பழனி", "மீனாட்சி ராமன்",
+]
+DEVANAGARI_NAMES = [
+    "राहुल शर्मा", "प्रिया गुप्ता", "अनिल कुमार", "सुनीता देवी", "विक्रम सिंह", "अंजलि वर्मा", "दीपक जोशी",
+    "पूजा पटेल",
+]
+# accented names as stored (NFC); the generator writes some of them in NFD (decomposed)
+ACCENTED_NAMES = [
+    "José Fernandes", "Zoë D'Souza", "Renée Mathew", "Amélie Pinto", "Chloé Lobo", "Śrīnivāsan Rāo",
+    "Ananyā Kṛṣṇan", "Françoise Menezes",
+]
+ONE_WORD_NAMES = ["Murugan", "Lakshmi", "Selvi", "Ramasamy", "Bhavani", "Kannan", "Ponni", "Velu"]
+HONORIFICS = ["Mr.", "Mrs.", "Ms.", "Dr.", "Smt.", "Shri", "Thiru.", "Baby", "Master", "Kumari"]

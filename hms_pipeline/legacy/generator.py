@@ -11,7 +11,13 @@ hospital at the audit: the contract's rows-live counts), ``large`` (1,000,000 pa
 million rows) or a number of patients (steady-state per-patient ratios of a running hospital).
 Profiles: ``blueprint`` fills every table the blueprint maps (ghosts, lab, dispensing, the alias
 names as copies, medicines as a second drug table, payment_history as the ledger); ``live`` fills
-only the tables the live database has rows in (views are never written).
+only the tables the live database has rows in (views are never written). ``hostile`` (blueprint
+shape) and ``hostile-live`` (live shape) generate that shape, then drop every PK/UNIQUE/FK/CHECK/NOT
+NULL, drift a few columns to TEXT and inject the content the real system's history produces
+(duplicates by case/spaces/Unicode form, repeated and NULL ids, NULLs and empty strings anywhere,
+1 MiB strings, Tamil/Devanagari/accented/one-word/honorific names, numbers with commas/units/ranges
+in TEXT, extreme and impossible dates, JSON of unexpected shapes, dangling/ambiguous/soft-deleted
+references, transfer loops); see the "hostile profiles" section and :data:`HOSTILE_KINDS`.
 
 Determinism: every value is a function of (seed, table or column tag, row number) through
 ``hashtextextended``/``md5`` helpers (``00_functions.sql``, created in ``pg_temp``); ids are
@@ -42,6 +48,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -96,6 +103,18 @@ REASON_CODES: dict[str, str] = {
     "EXCLUDED_SOURCE": "a table that must not be migrated (backup, view copy)",
     "EMBEDDED_VALUE": "a value embedded in free text (the strength in a drug name)",
     "SEED_MISMATCH": "reference rows differ from their DDL seed; take the live rows",
+    # hostile profile (HOSTILE_KINDS)
+    "DUPLICATE_KEY": "a row whose legacy id (or other key) repeats another row's",
+    "MISSING_KEY": "a row whose legacy id or patient key is NULL",
+    "MISSING_VALUE": "a value that is NULL or an empty/blank string (NOT NULL columns included)",
+    "OVERSIZED_VALUE": "a value far larger than any real one (1 MiB of text)",
+    "VALID_UNUSUAL": "a valid value of an unusual shape that must be carried as it is (non-Latin script, one-word name)",
+    "PLACEHOLDER_VALUE": "a value that stands in for a missing one (a name that is only an honorific)",
+    "UNEXPECTED_SHAPE": "a JSON value of a shape the reader does not expect, or not JSON at all",
+    "DELETED_PARENT": "a reference to a soft-deleted row",
+    "REFERENCE_LOOP": "a chain of references that returns to where it started",
+    "TYPE_DRIFT": "a legacy column whose type differs from the contract (TEXT where it says a number, date or JSON)",
+    "NO_CONSTRAINTS": "a legacy table without its PK, UNIQUE, FK, CHECK and NOT NULL constraints",
 }
 
 # The outcomes a correct migration must reach for a defect row.
@@ -105,6 +124,8 @@ EXPECTED_OUTCOMES: dict[str, str] = {
     "LOAD_WITH_WARN": "load, correcting the value as detail says, and record a warning",
     "LOAD_FK_NULL": "load with the dangling reference set to NULL",
     "EXCLUDE": "do not migrate (copy of rows that are migrated from their source)",
+    "ACCOUNT": "hostile profile: any outcome (load, merge, quarantine) as long as the row is accounted for and the run "
+               "does not crash",
 }
 
 # kind -> (contract defect numbers, what it is). Tiny scale writes >= 1 row of each kind.
@@ -210,7 +231,9 @@ FIGURES: dict[str, str] = {
                   "(amount > 0, not 'credit', of a bill that exists and is not quarantined)",
     "quarantined_rows": "key '<legacy_table>|<reason>': rows expected in quarantine",
     "quarantined_values": "key '<legacy_table>|<reason>': single values (vitals) expected in quarantine",
-    "rows": "key legacy table: rows written",
+    "rows": "key legacy table: rows written (hostile profiles: rows after the hostile rows were added)",
+    "hostile_defects": "hostile profiles: key '<legacy_table>|<kind>': hostile defect rows recorded",
+    "hostile_rows_added": "hostile profiles: key legacy table: rows the hostile profile inserted (included in 'rows')",
 }
 
 # ref_code rows in id order (id = md5(seed:ref_code:position)). The SQL picks some codes by
@@ -408,6 +431,7 @@ class GenerationReport:
     truth_rows: dict[str, int] = field(default_factory=dict)
     truth_seconds: float = 0.0
     data_seconds: float = 0.0
+    hostile_seconds: float = 0.0
     total_seconds: float = 0.0
 
     @property
@@ -431,7 +455,9 @@ class GenerationReport:
         lines.append(f"  {'TOTAL (wall clock)':<30} {self.total_rows:>12,}  {self.data_seconds:7.2f}s  "
                      f"{self.rows_per_second:,.0f} rows/s")
         lines.append(f"ground truth ({TRUTH_SCHEMA}): " + ", ".join(f"{k} {v:,}" for k, v in self.truth_rows.items())
-                     + f" in {self.truth_seconds:.2f}s; total {self.total_seconds:.2f}s")
+                     + f" in {self.truth_seconds:.2f}s"
+                     + (f"; hostile content in {self.hostile_seconds:.2f}s" if self.hostile_seconds else "")
+                     + f"; total {self.total_seconds:.2f}s")
         return "\n".join(lines)
 
 
@@ -689,7 +715,610 @@ def ground_truth_json(url: str) -> dict[str, Any]:
         "expected_outcomes": dict(EXPECTED_OUTCOMES),
         "defect_kinds": {k: {"contract_defects": list(v[0]), "meaning": v[1]} for k, v in DEFECT_KINDS.items()},
         "vital_ranges": {k: list(v) for k, v in VITAL_RANGES.items()},
+        "hostile_kinds": {k: {"reason": r, "meaning": m} for k, (r, m) in HOSTILE_KINDS.items()},
     }
+
+
+# --- hostile profiles ----------------------------------------------------------------------------
+#
+# ``hostile`` (blueprint shape) and ``hostile-live`` (live shape) first generate their shape exactly
+# as above (same seed, same rows, same truth), then, in one transaction:
+#   1. drop every PK, UNIQUE, FK, CHECK (and exclusion) constraint and every NOT NULL of the legacy
+#      tables (catalog-driven; the FKs are remembered first, they define the references below);
+#   2. drift a few columns to TEXT (HOSTILE_DRIFT), as live databases drift;
+#   3. rank each table's rows by a seeded hash and give each hostile class a disjoint slice of the
+#      ranks ("slots", _hslot) for in-place changes; insert-classes copy rows from a snapshot taken
+#      before any change (_hsrc, pg_temp._hsnap_<table>);
+#   4. change the slot rows (sql/legacy/generate/hostile/*.sql for the table-specific classes, SQL
+#      built from the catalog here for the generic ones), insert the copies, then point some
+#      references at repeated ids and NULL some keys;
+#   5. record every injected row/value in hms_truth.defects (kind HOSTILE_*, expected ACCOUNT), the
+#      references that match nothing, several rows or a soft-deleted row (over every remembered FK),
+#      recount figures 'rows', add 'hostile_defects', flag base defects on touched rows
+#      (detail.hostile_touched) and drop the outcome figures hostile rows make wrong.
+# Rates scale with the data (HOSTILE_RATE of a table's rows per class, at least a handful of rows at
+# tiny scale, at most HOSTILE_MODIFY_SHARE of a table changed in place); 1 MiB strings: HOSTILE_BIG_ROWS
+# rows per table.
+
+HOSTILE_PROFILES: dict[str, str] = {"hostile": "blueprint", "hostile-live": "live"}
+GENERATOR_PROFILES: tuple[str, ...] = ("blueprint", "live", *HOSTILE_PROFILES)
+HOSTILE_SQL_DIR = GEN_SQL_DIR / "hostile"
+HOSTILE_OUTCOME = "ACCOUNT"
+
+# kind -> (reason code, what it is)
+HOSTILE_KINDS: dict[str, tuple[str, str]] = {
+    "HOSTILE_NO_CONSTRAINTS": ("NO_CONSTRAINTS", "key '*': the table's PK/UNIQUE/FK/CHECK/NOT NULL were dropped (detail lists them)"),
+    "HOSTILE_TYPE_DRIFT": ("TYPE_DRIFT", "key '*': a column drifted to TEXT (detail: contract_type); key <id>: a value only "
+                                         "TEXT can hold in it ('abc', 'NaN', '#VALUE!', 'null')"),
+    "HOSTILE_CASE_DUPLICATE": ("DUPLICATE", "inserted copy (new id) of a row whose names/e-mail/code differ only by case, "
+                                            "spaces or Unicode form (detail.duplicate_of, variant)"),
+    "HOSTILE_REPEATED_ID": ("DUPLICATE_KEY", "inserted row with the id of another row, identical or changed (detail.variant)"),
+    "HOSTILE_NULL_KEY": ("MISSING_KEY", "id set NULL (legacy_key 'NULL'; detail.original_id, and row_md5 = md5(row::text) "
+                                        "under TimeZone UTC, DateStyle ISO) or patient_id set NULL (legacy_key = id)"),
+    "HOSTILE_NULL_VALUE": ("MISSING_VALUE", "a non-NULL value set NULL (any column but id, NOT NULL ones included)"),
+    "HOSTILE_EMPTY_STRING": ("MISSING_VALUE", "a text value set to '' or blanks"),
+    "HOSTILE_BIG_STRING": ("OVERSIZED_VALUE", "a 1 MiB text value (ASCII or Tamil)"),
+    "HOSTILE_SCRIPT_NAME": ("VALID_UNUSUAL", "a name in Tamil or Devanagari, or accented (NFC or NFD)"),
+    "HOSTILE_ONE_WORD_NAME": ("VALID_UNUSUAL", "a one-word name"),
+    "HOSTILE_HONORIFIC_NAME": ("PLACEHOLDER_VALUE", "a name that is only an honorific"),
+    "HOSTILE_TEXT_NUMBER": ("UNPARSEABLE_VALUE", "a number in TEXT with a comma, a unit or a range"),
+    "HOSTILE_EXTREME_DATE": ("OUT_OF_RANGE", "a date/timestamp set to 0001-01-01 or 9999-12-31"),
+    "HOSTILE_IMPOSSIBLE_DATE": ("UNPARSEABLE_VALUE", "an impossible date in TEXT ('31/02/2020', '2021-13-01', ...)"),
+    "HOSTILE_BAD_JSON": ("UNEXPECTED_SHAPE", "JSON of an unexpected shape (scalar, list of lists, nested, null) or not JSON"),
+    "HOSTILE_VOCAB_VARIANT": ("VOCAB_VARIANT", "a vocabulary value differing only by case or spaces"),
+    "HOSTILE_DANGLING_REF": ("ORPHAN_FK", "a reference (a column with an FK in the contract) matching no row"),
+    "HOSTILE_AMBIGUOUS_REF": ("AMBIGUOUS_REF", "a reference matching more than one row (a repeated id)"),
+    "HOSTILE_SOFT_DELETED_PARENT": ("DELETED_PARENT", "a doctors/staff row soft-deleted (deleted_at set)"),
+    "HOSTILE_SOFT_DELETED_REF": ("DELETED_PARENT", "a reference to a soft-deleted row"),
+    "HOSTILE_SELF_LOOP": ("REFERENCE_LOOP", "a transfer chain that returns to itself (bed_allocations self or two-row "
+                                            "cycle; stock ledger reference_id = its own id)"),
+}
+
+# columns drifted to TEXT: (table, column)
+HOSTILE_DRIFT: tuple[tuple[str, str], ...] = (
+    ("patients", "date_of_birth"), ("vitals", "heart_rate"), ("vitals", "temperature"), ("billing_payments", "amount"),
+    ("medicine_batches", "expiry_date"), ("doctors", "availability_hours"),
+)
+# the columns a case duplicate varies (its "identity")
+HOSTILE_IDENTITY: dict[str, tuple[str, ...]] = {
+    "patients": ("name", "email"), "users": ("name", "email"), "staff": ("first_name", "last_name", "email"),
+    "departments": ("name",), "medications": ("name",), "medicines": ("name",), "ref_code": ("code",),
+    "beds": ("bed_number", "room_number"), "lab_tests": ("test_name",), "fee_categories": ("name",),
+    "fee_rates": ("service_name",),
+}
+# free-text vocabulary-like columns besides the contract's vocabularies (ward and department names)
+HOSTILE_VOCAB_EXTRA: tuple[tuple[str, str], ...] = (
+    ("patients", "department_ward"), ("users", "department"), ("doctors", "specialization"),
+    ("medications", "manufacturer"), ("medications", "category"),
+)
+# where a 1 MiB string goes: the first of these that is an unbounded text column of the table
+HOSTILE_BIG_COLUMNS: tuple[str, ...] = (
+    "address", "notes", "description", "instructions", "side_effects", "first_name", "condition_name", "label",
+    "reason", "treatment", "customer_name", "supplier_name", "diagnosis", "symptoms", "allergen", "symptom_name",
+    "test_name", "vital_notes",
+)
+HOSTILE_RATE = 0.005  # share of a table's rows per class
+HOSTILE_MODIFY_SHARE = 0.6  # at most this share of a table's rows (20 or more) is changed in place
+HOSTILE_BIG_ROWS = 2  # 1 MiB strings per table
+# outcome figures that hostile rows make wrong (dropped); the per-row ones are dropped for touched keys
+HOSTILE_DROPPED_FIGURES = ("money_billed", "money_paid", "stock_on_hand_units", "distinct_medicines",
+                           "quarantined_rows", "quarantined_values")
+
+# in-place classes in priority order: (class, {table: minimum rows} or None for the generic ones)
+_HOSTILE_MODIFY: tuple[tuple[str, dict[str, int] | None], ...] = (
+    ("self_loop", {"bed_allocations": 1, "stock_transactions": 1, "pharmacy_stock_transactions": 1}),
+    ("bad_json", {"users": 3, "doctors": 1, "lab_reports": 5}),
+    ("soft_delete", {"doctors": 1, "staff": 1}),
+    ("name", {"patients": 6, "users": 2, "staff": 2, "billing": 2}),
+    ("text_number", {"patients": 6, "vitals": 4, "billing_payments": 3}),
+    ("drift_junk", {"vitals": 2, "billing_payments": 2}),
+    ("impossible_date", {"patients": 4, "medicine_batches": 4}),
+    ("null_value", None), ("null_key", None), ("dangling", None), ("empty", None), ("ambiguous", None),
+    ("extreme_date", None), ("vocab", None), ("big_string", None),
+)
+# insert classes: (class, {table: minimum rows} or None = every table)
+_HOSTILE_INSERT: tuple[tuple[str, dict[str, int] | None], ...] = (
+    ("case_dup", {"patients": 5, "departments": 5, "medications": 5, "users": 2, "staff": 2, "ref_code": 3,
+                  "beds": 2, "medicines": 2, "lab_tests": 1, "fee_categories": 1, "fee_rates": 1}),
+    ("repeated_id", None),
+    ("loop_cycle", {"bed_allocations": 1}),
+)
+_HOSTILE_FILES = ("bad_json.sql", "names.sql", "text_numbers.sql", "drift_values.sql", "dates.sql", "loops.sql",
+                  "soft_delete.sql")
+_NEEDS_RE = re.compile(r"^-- needs: (.+)$", re.M)
+_SLOT_RE = re.compile(r"\b\w+\.tbl = '(\w+)' and \w+\.cls = '(\w+)'")
+
+
+@dataclass
+class _Col:
+    name: str
+    type: str  # information_schema data_type
+    maxlen: int | None
+    generated: bool
+
+    @property
+    def is_text(self) -> bool:
+        return self.type in ("text", "character varying")
+
+    @property
+    def is_date(self) -> bool:
+        return self.type in ("date", "timestamp with time zone", "timestamp without time zone")
+
+
+@dataclass
+class _Catalog:
+    tables: dict[str, list[_Col]]  # relkind 'r' of the legacy schema, name order
+    fks: list[tuple[str, str, str, str]]  # (child, column, parent, parent column), remembered before the drop
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def cols(self, table: str) -> dict[str, _Col]:
+        return {c.name: c for c in self.tables[table]}
+
+
+def _hostile_statements(path) -> list[tuple[str, tuple[str, ...]]]:
+    """The statements of a hostile SQL file (separated by ';' at the end of a line) with the tables
+    their "-- needs:" line names."""
+    out = []
+    for chunk in re.split(r";[ \t]*$", path.read_text(encoding="utf-8"), flags=re.M):
+        body = "\n".join(line for line in chunk.splitlines() if not line.lstrip().startswith("--")).strip()
+        if not body:
+            continue
+        needs = _NEEDS_RE.search(chunk)
+        out.append((chunk.strip(), tuple(t.strip() for t in needs.group(1).split(",")) if needs else ()))
+    return out
+
+
+def _hostile_catalog(conn, schema: str) -> _Catalog:
+    tables: dict[str, list[_Col]] = {}
+    for t, c, typ, maxlen, gen in conn.execute(
+            """select c.table_name, c.column_name, c.data_type, c.character_maximum_length, c.is_generated = 'ALWAYS'
+               from information_schema.columns c
+               join pg_class r on r.relname = c.table_name
+               join pg_namespace n on n.oid = r.relnamespace and n.nspname = c.table_schema
+               where c.table_schema = %s and r.relkind = 'r'
+               order by c.table_name, c.ordinal_position""", (schema,)):
+        tables.setdefault(t, []).append(_Col(c, typ, maxlen, bool(gen)))
+    fks = [tuple(r) for r in conn.execute(
+        """select cl.relname, a.attname, pc.relname, pa.attname
+           from pg_constraint c
+           join pg_class cl on cl.oid = c.conrelid
+           join pg_namespace n on n.oid = cl.relnamespace
+           join pg_class pc on pc.oid = c.confrelid
+           join pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
+           join pg_attribute pa on pa.attrelid = c.confrelid and pa.attnum = c.confkey[1]
+           where n.nspname = %s and c.contype = 'f' and cardinality(c.conkey) = 1
+           order by 1, 2""", (schema,))]
+    return _Catalog(tables, fks)  # type: ignore[arg-type]
+
+
+def _drop_constraints(conn, schema: str) -> list[tuple[str, dict[str, Any]]]:
+    """Drop PK/UNIQUE/FK/CHECK/exclusion constraints (FKs first) and NOT NULLs; returns the
+    table-level facts for the truth."""
+    dropped: dict[str, dict[str, list[str]]] = {}
+    rows = conn.execute(
+        """select cl.relname, c.conname, c.contype
+           from pg_constraint c join pg_class cl on cl.oid = c.conrelid join pg_namespace n on n.oid = cl.relnamespace
+           where n.nspname = %s and cl.relkind = 'r' and c.contype in ('f', 'p', 'u', 'c', 'x')
+           order by c.contype <> 'f', cl.relname, c.conname""", (schema,)).fetchall()
+    for table, name, contype in rows:
+        conn.execute(sql.SQL("alter table {}.{} drop constraint {}").format(
+            sql.Identifier(schema), sql.Identifier(table), sql.Identifier(name)))
+        dropped.setdefault(table, {"constraints": [], "not_null": []})["constraints"].append(f"{contype}:{name}")
+    notnull: dict[str, list[str]] = {}
+    for table, col in conn.execute(
+            """select cl.relname, a.attname from pg_attribute a
+               join pg_class cl on cl.oid = a.attrelid join pg_namespace n on n.oid = cl.relnamespace
+               where n.nspname = %s and cl.relkind = 'r' and a.attnum > 0 and not a.attisdropped and a.attnotnull
+               order by cl.relname, a.attnum""", (schema,)):
+        notnull.setdefault(table, []).append(col)
+    for table, cols in notnull.items():
+        conn.execute(sql.SQL("alter table {}.{} ").format(sql.Identifier(schema), sql.Identifier(table))
+                     + sql.SQL(", ").join(sql.SQL("alter column {} drop not null").format(sql.Identifier(c)) for c in cols))
+        dropped.setdefault(table, {"constraints": [], "not_null": []})["not_null"] = cols
+    # unique indexes that no constraint owns (none in the committed DDL; kept generic)
+    for (idx,) in conn.execute(
+            """select i.indexrelid::regclass::text from pg_index i join pg_class cl on cl.oid = i.indrelid
+               join pg_namespace n on n.oid = cl.relnamespace
+               where n.nspname = %s and i.indisunique
+                 and not exists (select 1 from pg_constraint c where c.conindid = i.indexrelid)""", (schema,)).fetchall():
+        conn.execute(sql.SQL("drop index {}").format(sql.SQL(idx)))
+    return sorted(dropped.items())
+
+
+def _hostile_plan(cat: _Catalog, vocab: dict[str, list[str]], big: dict[str, str]):
+    """Slots: [(table, class, lo, hi)] in-place rank ranges, and sources: [(table, class, vrk, rank)]."""
+    slots: list[tuple[str, str, int, int]] = []
+    sources: list[tuple[str, str, int, int]] = []
+    for table in sorted(cat.tables):
+        n = cat.rows.get(table, 0)
+        if n == 0:
+            continue
+        cols = cat.cols(table)
+        fk_cols = [c for t, c, _, _ in cat.fks if t == table]
+
+        def generic_applies(cls: str) -> bool:
+            return {
+                "null_key": True, "null_value": True,
+                "dangling": bool(fk_cols), "ambiguous": bool(fk_cols),
+                "empty": any(c.is_text and not c.generated for c in cols.values()),
+                "extreme_date": any(c.is_date and not c.generated for c in cols.values()),
+                "vocab": bool(vocab.get(table)), "big_string": table in big,
+            }[cls]
+
+        # small tables (tiny scale) may change all rows but one, so that they still show some classes
+        budget = max(1, n - 1) if n < 20 else int(n * HOSTILE_MODIFY_SHARE)
+        used = 0
+        for cls, mins in _HOSTILE_MODIFY:
+            if mins is None:
+                if not generic_applies(cls):
+                    continue
+                want = min(HOSTILE_BIG_ROWS, n) if cls == "big_string" else max(2, round(n * HOSTILE_RATE))
+            elif table in mins:
+                want = max(mins[table], round(n * HOSTILE_RATE))
+            else:
+                continue
+            k = min(want, budget - used)
+            if k <= 0:
+                continue
+            slots.append((table, cls, used + 1, used + k))
+            used += k
+        offset = 0
+        for cls, mins in _HOSTILE_INSERT:
+            if mins is None:
+                k = max(2 if n >= 20 else 1, round(n * HOSTILE_RATE))
+            elif table in mins:
+                k = max(mins[table], round(n * HOSTILE_RATE))
+            else:
+                continue
+            for vrk in range(1, k + 1):
+                rank = used + 1 + (offset + vrk - 1) % (n - used) if n > used else 1 + (offset + vrk - 1) % n
+                sources.append((table, cls, vrk, rank))
+            offset += k
+    return slots, sources
+
+
+def _lit_list(values: list[str]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Literal(v) for v in values)
+
+
+def _bounded(expr: sql.Composable, col: _Col) -> sql.Composable:
+    return sql.SQL("left({}, {})").format(expr, sql.Literal(col.maxlen)) if col.maxlen else expr
+
+
+def _hostile_generic(conn, cls: str, table: str, cat: _Catalog, vocab: dict[str, list[str]], big: dict[str, str],
+                     seed: int) -> None:
+    """One generic in-place class on one table, with its defect rows."""
+    T = sql.Identifier(table)
+    cols = cat.cols(table)
+    kind = {"null_value": "HOSTILE_NULL_VALUE", "empty": "HOSTILE_EMPTY_STRING", "extreme_date": "HOSTILE_EXTREME_DATE",
+            "vocab": "HOSTILE_VOCAB_VARIANT", "big_string": "HOSTILE_BIG_STRING", "null_key": "HOSTILE_NULL_KEY"}.get(cls)
+    head = sql.SQL("insert into hms_truth.defects (kind, legacy_table, legacy_key, expected, reason, detail) ")
+    const = sql.SQL("{}, {}, ").format(sql.Literal(kind), sql.Literal(table))
+    tail = sql.SQL(", {}, {}, ").format(sql.Literal(HOSTILE_OUTCOME), sql.Literal(HOSTILE_KINDS[kind][0] if kind else ""))
+    slot = sql.SQL("select id, vrk, k from _hslot where tbl = {} and cls = {}").format(sql.Literal(table), sql.Literal(cls))
+
+    if cls == "big_string":
+        c = sql.Identifier(big[table])
+        conn.execute(sql.SQL(
+            "with s as ({slot}), u as (update {T} t set {c} = pg_temp.hbig({seed}, {tl}, s.vrk) from s where t.id = s.id "
+            "returning t.id, octet_length(t.{c}) as octets, length(t.{c}) as chars, md5(t.{c}) as digest) "
+            "{head} select {const} id::text{tail} jsonb_build_object('column', {cl}, 'octets', octets, 'chars', chars, "
+            "'md5', digest) from u").format(slot=slot, T=T, c=c, seed=sql.Literal(seed), tl=sql.Literal(table),
+                                            head=head, const=const, tail=tail, cl=sql.Literal(big[table])))
+        return
+    if cls == "null_key":
+        has_pid = "patient_id" in cols
+        pid_set = sql.SQL(", patient_id = case when mod(s.vrk, 2) = 0 then null else t.patient_id end") if has_pid else sql.SQL("")
+        id_null = sql.SQL("mod(s.vrk, 2) = 1") if has_pid else sql.SQL("true")
+        conn.execute(sql.SQL(
+            "with s as ({slot}), u as (update {T} t set id = case when {id_null} then null else t.id end{pid_set} "
+            "from s where t.id = s.id returning s.id as orig, t.id is null as id_nulled, md5(t::text) as row_md5) "
+            "{head} select {const} case when id_nulled then 'NULL' else orig::text end{tail} "
+            "jsonb_build_object('column', case when id_nulled then 'id' else 'patient_id' end, 'original_id', orig, "
+            "'row_md5', row_md5) from u").format(slot=slot, T=T, id_null=id_null, pid_set=pid_set, head=head,
+                                                 const=const, tail=tail))
+        return
+
+    if cls == "null_value":
+        targets = [c for c in cols.values() if not c.generated and c.name != "id"]
+    elif cls == "empty":
+        targets = [c for c in cols.values() if not c.generated and c.is_text and c.name != "id"]
+    elif cls == "extreme_date":
+        targets = [c for c in cols.values() if not c.generated and c.is_date]
+    elif cls == "vocab":
+        targets = [cols[c] for c in vocab[table]]
+    else:  # dangling / ambiguous
+        targets = [cols[c] for t, c, _, _ in cat.fks if t == table]
+    if not targets:
+        return
+    kk = sql.SQL("least(s.k, {})").format(sql.Literal(len(targets)))
+    hit = [sql.SQL("mod({} - s.vrk, {}) = 0").format(sql.Literal(i), kk) for i, _ in enumerate(targets, 1)]
+
+    def new_value(i: int, c: _Col) -> sql.Composable:
+        ci = sql.SQL("t.{}").format(sql.Identifier(c.name))
+        if cls == "null_value":
+            return sql.SQL("null")
+        if cls == "empty":
+            return sql.SQL("case when mod(s.vrk, 4) = 0 then '  ' else '' end")
+        if cls == "extreme_date":
+            return sql.SQL("pg_temp.hextreme(s.vrk + {})::{}").format(sql.Literal(i), sql.SQL(c.type))
+        if cls == "vocab":
+            return _bounded(sql.SQL("pg_temp.hvariant({}, s.vrk + {})").format(ci, sql.Literal(i)), c)
+        if cls == "dangling":
+            return sql.SQL("pg_temp.uid({}, {}, s.vrk)").format(
+                sql.Literal(seed), sql.Literal(f"hostile.dangling.{table}.{c.name}"))
+        # ambiguous: one of the parent's repeated ids (none: unchanged)
+        return sql.SQL("coalesce(r{}.a[1 + mod(s.vrk - 1, cardinality(r{}.a))], {})").format(
+            sql.SQL(str(i)), sql.SQL(str(i)), ci)
+
+    sets = sql.SQL(", ").join(
+        sql.SQL("{c} = case when {hit} then {v} else t.{c} end").format(c=sql.Identifier(c.name), hit=hit[i - 1], v=new_value(i, c))
+        for i, c in enumerate(targets, 1))
+    ctes = [sql.SQL("s as ({})").format(slot)]
+    froms = [sql.SQL("s")]
+    if cls == "ambiguous":
+        for i, c in enumerate(targets, 1):
+            parent, pcol = next((p, pc) for t, cc, p, pc in cat.fks if t == table and cc == c.name)
+            ctes.append(sql.SQL("r{i} as (select array_agg(v order by v) as a from (select {pc} as v from {P} where {pc} is "
+                                "not null group by {pc} having count(*) > 1) x)").format(
+                i=sql.SQL(str(i)), pc=sql.Identifier(pcol), P=sql.Identifier(parent)))
+            froms.append(sql.SQL("r{}").format(sql.SQL(str(i))))
+    if cls in ("dangling", "ambiguous"):  # recorded afterwards over every FK (_hostile_ref_truth)
+        conn.execute(sql.SQL("with {ctes} update {T} t set {sets} from {froms} where t.id = s.id").format(
+            ctes=sql.SQL(", ").join(ctes), T=T, sets=sets, froms=sql.SQL(", ").join(froms)))
+        return
+    values = sql.SQL(", ").join(
+        sql.SQL("({}, {}, {}, {})").format(
+            sql.Literal(c.name), sql.Literal(i),
+            sql.SQL("t.{} is not null").format(sql.Identifier(c.name)) if cls in ("null_value", "vocab") else sql.SQL("true"),
+            sql.SQL("({})::text").format(new_value(i, c)) if cls in ("empty", "vocab") else
+            sql.SQL("left(pg_temp.hextreme(s.vrk + {}), 10)").format(sql.Literal(i)) if cls == "extreme_date" else
+            sql.SQL("null::text"))
+        for i, c in enumerate(targets, 1))
+    detail = {
+        "null_value": sql.SQL("jsonb_build_object('column', v.c)"),
+        "empty": sql.SQL("jsonb_build_object('column', v.c, 'value', v.val)"),
+        "extreme_date": sql.SQL("jsonb_build_object('column', v.c, 'value', v.val)"),
+        "vocab": sql.SQL("jsonb_build_object('column', v.c, 'value', v.val, 'variant', pg_temp.hvariant_name(s.vrk + v.o))"),
+    }[cls]
+    ctes.append(sql.SQL(
+        "d as ({head} select {const} t.id::text{tail} {detail} from {T} t join s on t.id = s.id "
+        "cross join lateral (values {values}) v(c, o, eligible, val) "
+        "where v.eligible and mod(v.o - s.vrk, {kk}) = 0)").format(
+            head=head, const=const, tail=tail, detail=detail, T=T, values=values, kk=kk))
+    conn.execute(sql.SQL("with {ctes} update {T} t set {sets} from {froms} where t.id = s.id").format(
+        ctes=sql.SQL(", ").join(ctes), T=T, sets=sets, froms=sql.SQL(", ").join(froms)))
+
+
+def _hostile_insert(conn, cls: str, table: str, cat: _Catalog, seed: int) -> None:
+    """Copies of snapshot rows: repeated ids (identical or changed) and case duplicates (new id)."""
+    cols = [c for c in cat.tables[table] if not c.generated]
+    names = sql.SQL(", ").join(sql.Identifier(c.name) for c in cols)
+    snap = sql.Identifier(f"_hsnap_{table}")
+    src = sql.SQL("select r.vrk, b.* from _hsrc r join pg_temp.{} b on b.id = r.id where r.tbl = {} and r.cls = {}").format(
+        snap, sql.Literal(table), sql.Literal(cls))
+    head = sql.SQL("insert into hms_truth.defects (kind, legacy_table, legacy_key, expected, reason, detail) ")
+    if cls == "repeated_id":
+        by = {c.name: c for c in cols}
+        changed = next((n for n in ("updated_at", "created_at") if n in by), None) or next(
+            (c.name for c in cols if c.is_text), None)
+
+        def expr(c: _Col) -> sql.Composable:
+            ident = sql.Identifier(c.name)
+            if c.name != changed:
+                return ident
+            if c.is_text:
+                new = _bounded(sql.SQL("coalesce({}, '') || ' (copy)'").format(ident), c)
+            else:
+                new = sql.SQL("{} + interval '1 day'").format(ident)
+            return sql.SQL("case when mod(vrk, 2) = 0 then {} else {} end").format(new, ident)
+
+        conn.execute(sql.SQL(
+            "with src as ({src}), ins as (insert into {T} ({names}) select {exprs} from src) "
+            "{head} select 'HOSTILE_REPEATED_ID', {tl}, id::text, {out}, 'DUPLICATE_KEY', "
+            "jsonb_build_object('variant', case when mod(vrk, 2) = 0 and {ch}::text is not null then 'changed' else 'identical' end, "
+            "'column', case when mod(vrk, 2) = 0 and {ch}::text is not null then {chl} end, 'inserted', true) from src").format(
+                src=src, T=sql.Identifier(table), names=names, exprs=sql.SQL(", ").join(expr(c) for c in cols),
+                head=head, tl=sql.Literal(table), out=sql.Literal(HOSTILE_OUTCOME),
+                ch=sql.Identifier(changed) if changed else sql.SQL("null"), chl=sql.Literal(changed)))
+        return
+    # case_dup
+    ident_cols = [c for c in cols if c.name in HOSTILE_IDENTITY[table]]
+    new_id = sql.SQL("pg_temp.uid({}, {}, vrk)").format(sql.Literal(seed), sql.Literal(f"hostile.dup.{table}"))
+
+    def dexpr(c: _Col) -> sql.Composable:
+        if c.name == "id":
+            return new_id
+        if c in ident_cols:
+            return _bounded(sql.SQL("pg_temp.hvariant({}, vrk)").format(sql.Identifier(c.name)), c)
+        return sql.Identifier(c.name)
+
+    values = sql.SQL(", ").join(
+        sql.SQL("{}, {}").format(sql.Literal(c.name), dexpr(c)) for c in ident_cols)
+    conn.execute(sql.SQL(
+        "with src as ({src}), ins as (insert into {T} ({names}) select {exprs} from src) "
+        "{head} select 'HOSTILE_CASE_DUPLICATE', {tl}, ({new_id})::text, {out}, 'DUPLICATE', "
+        "jsonb_build_object('duplicate_of', id, 'variant', pg_temp.hvariant_name(vrk), 'inserted', true, "
+        "'values', jsonb_build_object({values})) from src").format(
+            src=src, T=sql.Identifier(table), names=names, exprs=sql.SQL(", ").join(dexpr(c) for c in cols),
+            head=head, tl=sql.Literal(table), new_id=new_id, out=sql.Literal(HOSTILE_OUTCOME), values=values))
+
+
+def _hostile_ref_truth(conn, cat: _Catalog) -> None:
+    """References (every FK the DDL had) that match no row, several rows, or a soft-deleted row."""
+    for child, col, parent, pcol in cat.fks:
+        if child not in cat.tables or parent not in cat.tables:
+            continue
+        C, c, P, pc = (sql.Identifier(x) for x in (child, col, parent, pcol))
+        detail = sql.SQL("jsonb_build_object('column', {cl}, 'value', t.{c}, 'parent', {pl}, 'matches', coalesce(m.n, 0))").format(
+            cl=sql.Literal(col), c=c, pl=sql.Literal(f"{parent}.{pcol}"))
+        conn.execute(sql.SQL(
+            "insert into hms_truth.defects (kind, legacy_table, legacy_key, expected, reason, detail) "
+            "select case when m.n is null then 'HOSTILE_DANGLING_REF' else 'HOSTILE_AMBIGUOUS_REF' end, {cl}, "
+            "coalesce(t.id::text, 'NULL'), {out}, case when m.n is null then 'ORPHAN_FK' else 'AMBIGUOUS_REF' end, {detail} "
+            "from {C} t left join (select {pc} as v, count(*) as n from {P} where {pc} is not null group by {pc}) m "
+            "on m.v = t.{c} where t.{c} is not null and (m.n is null or m.n > 1)").format(
+                cl=sql.Literal(child), out=sql.Literal(HOSTILE_OUTCOME), detail=detail, C=C, c=c, P=P, pc=pc))
+        if "deleted_at" in cat.cols(parent):
+            conn.execute(sql.SQL(
+                "insert into hms_truth.defects (kind, legacy_table, legacy_key, expected, reason, detail) "
+                "select 'HOSTILE_SOFT_DELETED_REF', {cl}, coalesce(t.id::text, 'NULL'), {out}, 'DELETED_PARENT', "
+                "jsonb_build_object('column', {col}, 'value', t.{c}, 'parent', {pl}) "
+                "from {C} t where t.{c} in (select {pc} from {P} where deleted_at is not null)").format(
+                    cl=sql.Literal(child), out=sql.Literal(HOSTILE_OUTCOME), col=sql.Literal(col), c=c,
+                    pl=sql.Literal(f"{parent}.{pcol}"), C=C, P=P, pc=pc))
+
+
+def _hostile(conn, schema: str, kinds: dict[str, str], params: dict[str, Any], report: GenerationReport) -> None:
+    """Spoil the generated shape in place (see the section comment) and extend the truth."""
+    from hms_pipeline.legacy.schema import contract
+
+    seed = report.seed
+    hp = {"seed": seed, "as_of": report.as_of, "h_tamil": W.TAMIL_NAMES, "h_deva": W.DEVANAGARI_NAMES,
+          "h_accented": W.ACCENTED_NAMES, "h_one_word": W.ONE_WORD_NAMES, "h_honorific": W.HONORIFICS}
+    with conn.transaction():
+        _set_search_path(conn, schema)
+        conn.execute("set local datestyle to 'ISO, MDY'")
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL((HOSTILE_SQL_DIR / "00_functions.sql").read_text(encoding="utf-8")))  # type: ignore[arg-type]
+        cat = _hostile_catalog(conn, schema)
+        facts = _drop_constraints(conn, schema)
+        drift = [(t, c) for t, c in HOSTILE_DRIFT if t in cat.tables and c in cat.cols(t)]
+        for t, c in drift:
+            conn.execute(sql.SQL("alter table {T} alter column {c} type text using {c}::text").format(
+                T=sql.Identifier(t), c=sql.Identifier(c)))
+        contract_types = {(t, c): next(col.type for col in contract().columns_of(t) if col.name == c) for t, c in drift}
+        cat = _Catalog(_hostile_catalog(conn, schema).tables, cat.fks)
+        for t in cat.tables:
+            cat.rows[t] = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(t))).fetchone()[0]
+        with conn.cursor() as cur:
+            cur.executemany(
+                "insert into hms_truth.defects (kind, legacy_table, legacy_key, expected, reason, detail) "
+                "values (%s, %s, '*', %s, %s, %s)",
+                [("HOSTILE_NO_CONSTRAINTS", t, HOSTILE_OUTCOME, "NO_CONSTRAINTS", json.dumps(f)) for t, f in facts]
+                + [("HOSTILE_TYPE_DRIFT", t, HOSTILE_OUTCOME, "TYPE_DRIFT",
+                    json.dumps({"column": c, "contract_type": contract_types[(t, c)], "actual_type": "text"}))
+                   for t, c in drift])
+        # which columns the generic classes use
+        vocab: dict[str, list[str]] = {}
+        pairs = [(v.table, v.column) for v in contract().vocab if v.enforcement != "ref_code"] + list(HOSTILE_VOCAB_EXTRA)
+        for t, c in pairs:
+            col = cat.cols(t).get(c) if t in cat.tables else None
+            if col is not None and col.is_text and not col.generated and c not in vocab.get(t, []):
+                vocab.setdefault(t, []).append(c)
+        drifted = set(drift)
+        big = {}
+        for t, cols in cat.tables.items():
+            unbounded = {c.name for c in cols if c.is_text and not c.maxlen and not c.generated and (t, c.name) not in drifted}
+            pick = next((n for n in HOSTILE_BIG_COLUMNS if n in unbounded), None)
+            if pick:
+                big[t] = pick
+        # slots and sources
+        slots, sources = _hostile_plan(cat, vocab, big)
+        conn.execute("create temp table _hplan (tbl text, cls text, lo int, hi int) on commit drop")
+        conn.execute("create temp table _hsrc_plan (tbl text, cls text, vrk int, rk int) on commit drop")
+        with conn.cursor() as cur:
+            cur.executemany("insert into _hplan values (%s, %s, %s, %s)", slots)
+            cur.executemany("insert into _hsrc_plan values (%s, %s, %s, %s)", sources)
+        conn.execute("create temp table _hrank (tbl text, id uuid, rk int) on commit drop")
+        need = {}
+        for t, _, _, hi in slots:
+            need[t] = max(need.get(t, 0), hi)
+        for t, _, _, rk in sources:
+            need[t] = max(need.get(t, 0), rk)
+        for t, r in sorted(need.items()):
+            n = cat.rows[t]
+            keep = min(1048576, (r * 3 + 64) * 1048576 // max(n, 1))  # prefilter: a share of the rows, by the same hash
+            conn.execute(sql.SQL(
+                "insert into _hrank select {tl}, id, row_number() over (order by h, id) from "
+                "(select id, hashtextextended({pre} || id::text, {seed}) as h from {T}) x "
+                "where (h & 1048575) < {keep}").format(
+                    tl=sql.Literal(t), pre=sql.Literal(f"hostile:{t}:"), seed=sql.Literal(seed), T=sql.Identifier(t),
+                    keep=sql.Literal(keep)))
+        conn.execute("create temp table _hslot on commit drop as select r.tbl, p.cls, r.id, r.rk - p.lo + 1 as vrk, "
+                     "p.hi - p.lo + 1 as k from _hrank r join _hplan p on p.tbl = r.tbl and r.rk between p.lo and p.hi")
+        conn.execute("create temp table _hsrc on commit drop as select s.tbl, s.cls, r.id, s.vrk from _hsrc_plan s "
+                     "join _hrank r on r.tbl = s.tbl and r.rk = s.rk")
+        conn.execute("analyze _hslot")  # without statistics the updates below nest-loop over whole tables
+        conn.execute("analyze _hsrc")
+        src_tables = sorted({t for t, _, _, _ in sources})
+        for t in src_tables:
+            conn.execute(sql.SQL("create temp table {} on commit drop as select * from {} where id in "
+                                 "(select id from _hsrc where tbl = {})").format(
+                sql.Identifier(f"_hsnap_{t}"), sql.Identifier(t), sql.Literal(t)))
+        if "lab_result_value" in cat.tables:  # the report each result row belonged to (figures below)
+            conn.execute("create temp table _h_lrv on commit drop as select id, lab_report_id from lab_result_value")
+        has_rows = {t for t, n in cat.rows.items() if n > 0}
+        planned = {(t, c) for t, c, _, _ in slots} | {(t, c) for t, c, _, _ in sources}
+
+        def run_file(name: str) -> None:
+            """Run the statements whose tables are filled and whose slot/source class is planned."""
+            for stmt, needs in _hostile_statements(HOSTILE_SQL_DIR / name):
+                uses = set(_SLOT_RE.findall(stmt))
+                if all(t in has_rows for t in needs) and (not uses or uses & planned):
+                    conn.execute(sql.SQL(stmt), hp)  # type: ignore[arg-type]
+
+        # in-place changes
+        for name in _HOSTILE_FILES:
+            run_file(name)
+        for cls in ("dangling", "null_value", "empty", "extreme_date", "vocab", "big_string"):
+            for t in sorted({t for t, c, _, _ in slots if c == cls}):
+                _hostile_generic(conn, cls, t, cat, vocab, big, seed)
+        # copies, then references to repeated ids, then NULL keys (last: they hide the rows' ids)
+        for cls in ("case_dup", "repeated_id"):
+            for t in sorted({t for t, c, _, _ in sources if c == cls}):
+                _hostile_insert(conn, cls, t, cat, seed)
+        if "bed_allocations" in src_tables:
+            run_file("loops_insert.sql")
+        for cls in ("ambiguous", "null_key"):
+            for t in sorted({t for t, c, _, _ in slots if c == cls}):
+                _hostile_generic(conn, cls, t, cat, vocab, big, seed)
+        _hostile_ref_truth(conn, cat)
+        # figures: exact row counts, hostile defects per table and kind; outcome figures that hostile
+        # rows make wrong are dropped (per-row ones only for the touched rows)
+        for t in cat.tables:
+            n = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(t))).fetchone()[0]
+            conn.execute("update hms_truth.figures set value = %s where name = 'rows' and key = %s", (n, t))
+            report.rows[t] = n
+        conn.execute("""
+            insert into hms_truth.figures (name, key, value)
+            select 'hostile_defects', legacy_table || '|' || kind, count(*) from hms_truth.defects
+            where kind like 'HOSTILE%%' group by 2
+            union all
+            select 'hostile_rows_added', legacy_table, count(*) from hms_truth.defects
+            where kind like 'HOSTILE%%' and (detail->>'inserted')::boolean group by 2""", ())
+        conn.execute("""
+            create temp table _htouched on commit drop as
+            select distinct legacy_table as tbl, legacy_key as key from hms_truth.defects
+            where kind like 'HOSTILE%%' and legacy_key not in ('*', 'NULL')
+            union select distinct legacy_table, detail->>'original_id' from hms_truth.defects
+            where kind like 'HOSTILE%%' and detail ? 'original_id'""", ())
+        conn.execute("""
+            update hms_truth.defects d set detail = d.detail || '{"hostile_touched": true}'
+            where d.kind not like 'HOSTILE%%'
+              and exists (select 1 from _htouched h where h.tbl = d.legacy_table and h.key = d.legacy_key)""", ())
+        conn.execute("""
+            delete from hms_truth.figures f using _htouched h
+            where (f.name, h.tbl) in (('vitals_rows_per_vitals', 'vitals'), ('vitals_rows_per_patient_text', 'patients'),
+                                      ('analytes_per_lab_report', 'lab_reports'))
+              and f.key = h.key""", ())
+        if "lab_result_value" in cat.tables:
+            conn.execute("""
+                delete from hms_truth.figures f where f.name = 'analytes_per_lab_report' and f.key in (
+                    select l.lab_report_id::text from _h_lrv l join _htouched h on h.tbl = 'lab_result_value'
+                    and h.key = l.id::text)""", ())
+        conn.execute("delete from hms_truth.figures where name = any(%s)", (list(HOSTILE_DROPPED_FIGURES),))
+        with conn.cursor() as cur:
+            cur.executemany("insert into hms_truth.run (key, value) values (%s, %s)", [
+                ("shape", HOSTILE_PROFILES[report.profile]),
+                ("hostile_drift", json.dumps([f"{t}.{c}" for t, c in drift])),
+                ("hostile_figures_dropped", json.dumps(list(HOSTILE_DROPPED_FIGURES))),
+            ])
+        counts = {}
+        for name in ("defects", "figures", "run"):
+            counts[name] = conn.execute(sql.SQL("select count(*) from {}.{}").format(
+                sql.Identifier(TRUTH_SCHEMA), sql.Identifier(name))).fetchone()[0]
+        report.truth_rows = counts
 
 
 def _fast_fk(url: str, counts: dict[str, Any]) -> bool:
@@ -714,15 +1343,17 @@ def generate(url: str, *, schema: str = "public", scale: str | int = "tiny", see
     check_schema_name(schema)
     if schema == TRUTH_SCHEMA:
         raise ValueError(f"the legacy schema cannot be {TRUTH_SCHEMA!r} (it holds the ground truth)")
-    if profile not in ("blueprint", "live"):
-        raise ValueError(f"profile must be 'blueprint' or 'live', not {profile!r}")
+    if profile not in GENERATOR_PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(map(repr, GENERATOR_PROFILES))}, not {profile!r}")
     if isinstance(as_of, dt.datetime) or not isinstance(as_of, dt.date):
         raise ValueError("as_of must be a date")
     seed = int(seed)
+    # the hostile profiles generate their shape's data first (same seed, same rows), then spoil it
+    shape = HOSTILE_PROFILES.get(profile, profile)
     merged_rates = check_rates(rates)
-    counts = plan(scale, profile, merged_rates)
+    counts = plan(scale, shape, merged_rates)
     params = _params(seed, counts, as_of, merged_rates)
-    kinds = legacy_tables(profile)
+    kinds = legacy_tables(shape)
     report = GenerationReport(url=url, schema=schema, profile=profile, scale=scale, seed=seed, as_of=as_of)
     prog = _Progress(progress)
     started = time.perf_counter()
@@ -732,14 +1363,14 @@ def generate(url: str, *, schema: str = "public", scale: str | int = "tiny", see
         if create_schema:
             with conn.transaction():
                 conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
-            create_legacy_schema(conn, schema, profile)
+            create_legacy_schema(conn, schema, shape)
         with conn.transaction():
             conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(TRUTH_SCHEMA)))
             conn.execute(sql.SQL("create schema {}").format(sql.Identifier(TRUTH_SCHEMA)))
         conn.commit()
         _prepare_session(conn)
         conn.commit()
-        steps = [s for s in STEPS if kinds.get(s.table) == "table" and (profile == "blueprint" or s.live)]
+        steps = [s for s in STEPS if kinds.get(s.table) == "table" and (shape == "blueprint" or s.live)]
         data_started = time.perf_counter()
         _run_steps(url, conn, steps, schema, params, counts, prog, report, workers=2 if fast_fk else 1,
                    fast_fk=fast_fk)
@@ -747,5 +1378,9 @@ def generate(url: str, *, schema: str = "public", scale: str | int = "tiny", see
         t0 = time.perf_counter()
         report.truth_rows = _write_truth(conn, schema, profile, kinds, params, report, scale, rates=merged_rates)
         report.truth_seconds = time.perf_counter() - t0
+        if profile in HOSTILE_PROFILES:
+            t0 = time.perf_counter()
+            _hostile(conn, schema, kinds, params, report)
+            report.hostile_seconds = time.perf_counter() - t0
     report.total_seconds = time.perf_counter() - started
     return report
