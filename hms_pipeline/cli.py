@@ -149,10 +149,9 @@ def guard_synthetic_target(url: str, schema: str, force: bool) -> None:
         relations = [r[0] for r in conn.execute(
             """select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
                where n.nspname = %s and c.relkind in ('r', 'v', 'p', 'm', 'f')""", (schema,)).fetchall()]
-        generated_here = conn.execute(
-            """select to_regclass('hms_truth.run') is not null
-                      and exists (select 1 from hms_truth.run where key = 'schema' and value = %s)""",
-            (schema,)).fetchone()[0] if relations else True
+        has_truth = conn.execute("select to_regclass('hms_truth.run') is not null").fetchone()[0]
+        generated_here = not relations or (has_truth and conn.execute(
+            "select exists (select 1 from hms_truth.run where key = 'schema' and value = %s)", (schema,)).fetchone()[0])
     foreign = sorted(set(relations) - set(contract().names))
     if relations and (foreign or not generated_here):
         why = (f"{len(foreign)} relation(s) the generator does not create (e.g. {', '.join(foreign[:3])})" if foreign
