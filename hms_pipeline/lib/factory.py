@@ -137,6 +137,7 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
                 "preflight": dg.MetadataValue.json(stats.preflight),
                 "preflight_rule_errors": dg.MetadataValue.json(stats.rule_errors),
                 "seconds": dg.MetadataValue.float(float(stats.seconds)),
+                "preflight_seconds": dg.MetadataValue.float(float(getattr(stats, "preflight_seconds", 0.0))),
                 "reconciliation": dg.MetadataValue.md(recon.markdown()),
             },
             check_results=[
