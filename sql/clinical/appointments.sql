@@ -16,8 +16,9 @@
 --   * appointments: in the live database a view over appointment (never staged, Q2); in the
 --     blueprint profile a plain table with the view's columns holding copies of appointment rows.
 --     A row whose id is a live appointment row is a copy: MERGED into it (nothing written; it
---     shares the base row's fate). A row with an id of its own is an appointment of its own,
---     mapped like appointment.
+--     shares the base row's fate: when the base row does not load, for want of its encounter or
+--     patient, the copy is quarantined too, ORPHAN_FK, and retried with it). A row with an id of
+--     its own is an appointment of its own, mapped like appointment.
 -- Work: the changed legacy rows, plus rows whose encounter, patient or doctor mapping changed this
 -- run.
 with encounter_map as materialized (
@@ -48,8 +49,15 @@ data_as_of as (
     ) as x
 ),
 
+-- live appointment rows, and whether each loads (its encounter and that encounter's patient are
+-- loaded): the copies in appointments share that fate
 live_appointments as (
-    select a.id from stg.appointment as a where not a._deleted
+    select a.id, em.encounter_id is not null and pr.patient_id is not null as loads
+    from stg.appointment as a
+    left join encounter_map as em on em.legacy_key = a.encounter_id::text
+    left join stg.encounter as le on le.id = a.encounter_id and not le._deleted
+    left join patient_ref as pr on pr.legacy_key = le.patient_id::text
+    where not a._deleted
 ),
 
 src as (
@@ -58,6 +66,7 @@ src as (
         a._key,
         etl.canonical_id('clinical.appointments', 'appointment', a._key) as appointment_id,
         false as is_copy,
+        true as base_loads,
         a.encounter_id,
         a.scheduled_at,
         a.status_id,
@@ -73,6 +82,7 @@ src as (
         case when la.id is not null then etl.canonical_id('clinical.appointments', 'appointment', la.id::text)
              else etl.canonical_id('clinical.appointments', 'appointments', c._key) end,
         la.id is not null,
+        coalesce(la.loads, true),
         c.encounter_id,
         c.scheduled_at,
         c.status_id,
@@ -136,12 +146,14 @@ final as (
         c.legacy_table as _legacy_table,
         c._key as _legacy_key,
         case when c.is_copy then 'MERGED' else 'LOADED' end as _disposition,
-        case when c.canonical_encounter_id is null or c.patient_id is null then 'ORPHAN_FK' end as _reason,
+        case when c.canonical_encounter_id is null or c.patient_id is null or not c.base_loads then 'ORPHAN_FK' end as _reason,
         case
             when c.canonical_encounter_id is null
                 then jsonb_build_object('column', 'encounter_id', 'rule', 'no live encounter')
             when c.patient_id is null
                 then jsonb_build_object('column', 'patient_id', 'rule', 'patient not in core.patients')
+            when not c.base_loads
+                then jsonb_build_object('column', 'id', 'rule', 'the appointment row it copies is not loaded')
             when c.is_copy then jsonb_build_object('copy_of', 'appointment')
             when c.warns <> '{}' then jsonb_build_object('warn', c.warns[1], 'warns', c.warns)
         end as _detail

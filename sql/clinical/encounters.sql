@@ -14,8 +14,11 @@
 --     IP-prescribing encounters of Q27) is MERGED into that admission's IPD encounter.
 --   * patient_visits: design-era visits: date + time are facility-local (etl.local_wall_clock). A
 --     visit whose appointment_id names a live appointment is that appointment's consultation:
---     MERGED into the appointment's encounter. Other visits are encounters of their own (a
---     dangling appointment_id is counted as a WARN).
+--     MERGED into the appointment's encounter (the encounter that legacy encounter became: its own,
+--     or the IPD stay it is merged into). When that encounter does not load (not in the snapshot,
+--     its patient unknown) the visit is quarantined with it (ORPHAN_FK, column appointment_id) and
+--     retried. Other visits are encounters of their own (an appointment_id naming no live
+--     appointment, or an appointment without encounter, is counted as a WARN).
 --   * bed_allocations: one IPD encounter per inpatient admission (Q33). Allocations are grouped per
 --     admission by the rule shared with inpatient.admissions (etl.bed_allocation_admissions: same
 --     patient + legacy encounter, else ip_number, else a transfer chain); the earliest by
@@ -148,11 +151,10 @@ legacy_encounters as (
 visits as (
     select
         v._key,
-        coalesce(
-            etl.canonical_id('clinical.encounters', 'encounter', va.encounter_id::text),
-            etl.canonical_id('clinical.encounters', 'patient_visits', v._key)
-        ) as encounter_id,
+        case when va.encounter_id is not null then le.encounter_id
+             else etl.canonical_id('clinical.encounters', 'patient_visits', v._key) end as encounter_id,
         va.encounter_id is not null as is_merged,
+        va.encounter_id is not null and le.patient_id is null as merge_target_missing,
         pr.patient_id,
         tm.display as type,
         etl.local_wall_clock(v.visit_date, v.visit_time, %(facility_tz)s) as start_at,
@@ -167,7 +169,8 @@ visits as (
         ], null) as warns
     from stg.patient_visits as v
     left join appointments as va on va.appointment_id = v.appointment_id
-    left join ref.codes as tm on tm.system = 'map:encounter.type' and tm.code = lower(trim(v.visit_type))
+    left join legacy_encounters as le on le._key = va.encounter_id::text
+    left join ref.codes as tm on tm.system = 'map:encounter.type' and tm.code = etl.norm_key(v.visit_type)
     left join patient_ref as pr on pr.legacy_key = v.patient_id::text
     left join doctor_ref as dr on dr.legacy_key = v.doctor_id::text
     where not v._deleted
@@ -242,7 +245,7 @@ patient_records as (
         tm.display as type,
         coalesce(etl.local_wall_clock(s.admission_date, s.admission_time, %(facility_tz)s), s.created_at) as t
     from stg.patients as s
-    left join ref.codes as tm on tm.system = 'map:patients.admission_type' and tm.code = lower(trim(s.admission_type))
+    left join ref.codes as tm on tm.system = 'map:patients.admission_type' and tm.code = etl.norm_key(s.admission_type)
     where not s._deleted
       and (etl.has_text_vitals(s.height, s.weight, s.bmi, s.temperature, s.bp_systolic, s.bp_diastolic, s.pulse,
                                s.spo2, s.respiratory_rate, s.random_blood_sugar)
@@ -277,7 +280,7 @@ matches as (
         on k.patient_id = w.patient_id
        and k.start_at <= w.t
        and w.t <= coalesce(k.end_at, case when k.type = 'IPD' then 'infinity'::timestamptz
-                                          else k.start_at + interval '24 hours' end)
+                                          else etl.ts_add(k.start_at, interval '24 hours') end)
     order by w.legacy_table, w._key, k.start_at desc, k.encounter_id
 ),
 
@@ -322,8 +325,10 @@ final as (
         'patient_visits',
         v._key,
         case when v.is_merged then 'MERGED' else 'LOADED' end,
-        case when v.patient_id is null then 'ORPHAN_FK' end,
+        case when v.patient_id is null or v.merge_target_missing then 'ORPHAN_FK' end,
         case when v.patient_id is null then jsonb_build_object('column', 'patient_id', 'rule', 'patient not in core.patients')
+             when v.merge_target_missing
+                 then jsonb_build_object('column', 'appointment_id', 'rule', 'encounter of the appointment not loaded')
              when v.warns <> '{}' then jsonb_build_object('warn', v.warns[1], 'warns', v.warns)
         end
     from work_visits as v

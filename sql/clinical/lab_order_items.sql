@@ -10,8 +10,10 @@
 -- test: the analyte's catalog or derived test (etl.lab_test_id(code)). status: the report status
 -- mapped by ref.codes 'map:lab_reports.status' (unmapped -> NULL with a WARN UNMAPPED_VALUE); a
 -- name repeated within a report keeps its first entry (WARN DUPLICATE).
--- An entry without a name, or a results value that is not JSON array/object, is quarantined
--- (UNPARSEABLE_VALUE); items of a report whose order is not loaded, and lab_result_value rows
+-- An entry without a name or of an unexpected shape (a list of lists, a list or an object where a
+-- value is expected, a nested panel), or a results value that is not JSON array/object, is
+-- quarantined (UNPARSEABLE_VALUE; detail names the column and the rule, never the value); items
+-- of a report whose order is not loaded, and lab_result_value rows
 -- whose report is missing, are quarantined (ORPHAN_FK).
 -- Incremental: every analyte of a report is re-derived when the report or any of its
 -- lab_result_value rows changed.
@@ -52,7 +54,7 @@ items as (
         on o.order_id = etl.canonical_id('clinical.lab_orders', 'lab_reports', a.report_key)
        and o.deleted_at is null
     left join clinical.lab_tests as lt on lt.test_id = etl.lab_test_id(a.test_code) and lt.deleted_at is null
-    left join ref.codes as sm on sm.system = 'map:lab_reports.status' and sm.code = lower(trim(r.status))
+    left join ref.codes as sm on sm.system = 'map:lab_reports.status' and sm.code = etl.norm_key(r.status)
 ),
 
 checked as (
@@ -74,8 +76,11 @@ explained as (
     select
         c.*,
         case
+            when c.problem is not null and c.analyte_key = '*'
+                then jsonb_build_object('column', 'results', 'rule', 'lab results neither a list nor an object')
             when c.problem is not null
-                then jsonb_build_object('column', 'results', 'rule', 'lab result entry without a readable name')
+                then jsonb_build_object('column', 'results',
+                                        'rule', 'lab result entry without a readable name, or of an unexpected shape')
             when c.order_id is null
                 then jsonb_build_object('column', 'lab_report_id', 'rule', 'lab order not loaded')
             when cardinality(c.warns) > 0

@@ -15,7 +15,8 @@
 -- PRELIMINARY.
 -- Quarantined: a result whose item is not loaded and a lab_result_value row whose report is
 -- missing (ORPHAN_FK), and the unreadable entries the items
--- quarantine too (UNPARSEABLE_VALUE: results JSON neither array nor object, entry without a name).
+-- quarantine too (UNPARSEABLE_VALUE: results JSON neither array nor object, entry without a name,
+-- entry of an unexpected shape: see etl.lab_report_analytes).
 with touched as (
     select t.report_key
     from etl.lab_touched_reports() as t
@@ -49,7 +50,7 @@ results as (
         eu.display as expected_unit,
         a.ref_range,
         r.report_date as result_at,
-        case lower(trim(r.status)) when 'completed' then 'FINAL' when 'cancelled' then 'CANCELLED'
+        case etl.norm_key(r.status) when 'completed' then 'FINAL' when 'cancelled' then 'CANCELLED'
              else 'PRELIMINARY' end as status,
         a.report_created_at as created_at
     from analytes as a
@@ -80,8 +81,11 @@ explained as (
     select
         c.*,
         case
+            when c.problem is not null and c.analyte_key = '*'
+                then jsonb_build_object('column', 'results', 'rule', 'lab results neither a list nor an object')
             when c.problem is not null
-                then jsonb_build_object('column', 'results', 'rule', 'lab results not readable as analytes')
+                then jsonb_build_object('column', 'results',
+                                        'rule', 'lab result entry without a readable name, or of an unexpected shape')
             when c.order_item_id is null
                 then jsonb_build_object('column', 'order_item_id', 'rule', 'lab order item not loaded')
             when cardinality(c.warns) > 0

@@ -2,7 +2,8 @@
 -- Sources:
 --   * medical_history (ADT/CDSD shape, Decision 7): one entry per row. The canonical table has
 --     only code/description/recorded_at: description = condition_name, followed by
---     '(status: ...; severity: ...; diagnosed: YYYY-MM-DD)' when the legacy row has them.
+--     '(status: ...; severity: ...; diagnosed: YYYY-MM-DD)' when the legacy row has them (a
+--     diagnosis date no calendar print can show, after 294276-12-01, is left out rather than fail).
 --     recorded_at = created_at (when it was recorded). doctor_name is free text with no canonical
 --     column (Q24): not carried; a name that is not a staff member's own spelling (users.name) is
 --     a variant counted as a WARN (FREE_TEXT_REF). treatment/notes: not carried (no column).
@@ -46,7 +47,8 @@ history_rows as (
         etl.with_details(btrim(s.condition_name),
             'status: ' || nullif(btrim(s.status), ''),
             'severity: ' || nullif(btrim(s.severity), ''),
-            'diagnosed: ' || to_char(s.diagnosis_date, 'YYYY-MM-DD')) as description,
+            'diagnosed: ' || case when s.diagnosis_date between date '4713-01-01 BC' and date '294276-12-01'
+                                  then to_char(s.diagnosis_date, 'YYYY-MM-DD') end) as description,
         coalesce(s.created_at, s.updated_at) as recorded_at,
         nullif(btrim(s.doctor_name), '') is not null
             and not exists (select 1 from staff_names as n where n.name = btrim(s.doctor_name)) as doctor_variant

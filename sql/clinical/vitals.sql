@@ -11,11 +11,16 @@
 -- vitals table, °F when the value > 45, else °C; a patients row without temp_unit is a WARN
 -- MISSING_UNIT), respiratory_rate /min, oxygen_saturation percent (patients.spo2), weight kg, height cm,
 -- bmi kg/m2, pain_scale 0-10, blood_glucose mg/dL (patients.random_blood_sugar).
+-- Every value is read by etl.try_numeric (never raises), the typed columns too (as text: a column
+-- whose type drifted to TEXT reads the same way).
 -- Quarantine, per value (the row's other values still load):
---   UNPARSEABLE_VALUE  TEXT that is not a plain number ('NA', '98.6F', '120/80', '12O', ...);
+--   UNPARSEABLE_VALUE  TEXT that is not a plain number ('NA', '98.6F', '120/80 mmHg', '1,200',
+--                      '98-99', '12O', ..., and a typed NaN/Infinity);
 --   OUT_OF_RANGE       physiologically impossible, inclusive plausible ranges per kind below (the
 --                      ranges of hms_pipeline.legacy.generator.VITAL_RANGES);
 --   ORPHAN_FK          no (live) encounter to attach the value to.
+-- A vitals row without any value (every measurement NULL) has nothing to load: quarantined whole
+-- (MISSING_VALUE, legacy key the row's key) so it is still accounted for.
 -- Blank TEXT is no measurement (no row; etl.has_text_vitals, as in the spec's predicate). _detail
 -- names kind/column/range, never the raw text.
 -- Work: the changed legacy rows, plus rows whose encounter mapping changed this run (an encounter
@@ -62,27 +67,27 @@ table_values as (
         v.kind,
         v.col,
         null::text as raw,
-        v.value,
-        case when v.kind = 'temperature' then case when v.value > 45 then '°F' else '°C' end end as unit,
+        etl.try_numeric(v.raw) as value,
+        case when v.kind = 'temperature' then case when etl.try_numeric(v.raw) > 45 then '°F' else '°C' end end as unit,
         coalesce(s.recorded_at, s.created_at) as taken_at,
         em.encounter_id,
         null::text as encounter_link,
         false as unit_missing
     from vitals as s
     cross join lateral (values
-        ('bp_systolic', 'blood_pressure_systolic', s.blood_pressure_systolic::numeric),
-        ('bp_diastolic', 'blood_pressure_diastolic', s.blood_pressure_diastolic::numeric),
-        ('heart_rate', 'heart_rate', s.heart_rate::numeric),
-        ('temperature', 'temperature', s.temperature::numeric),
-        ('respiratory_rate', 'respiratory_rate', s.respiratory_rate::numeric),
-        ('oxygen_saturation', 'oxygen_saturation', s.oxygen_saturation::numeric),
-        ('weight', 'weight', s.weight::numeric),
-        ('height', 'height', s.height::numeric),
-        ('pain_scale', 'pain_scale', s.pain_scale::numeric),
-        ('blood_glucose', 'blood_glucose', s.blood_glucose::numeric)
-    ) as v (kind, col, value)
+        ('bp_systolic', 'blood_pressure_systolic', s.blood_pressure_systolic::text),
+        ('bp_diastolic', 'blood_pressure_diastolic', s.blood_pressure_diastolic::text),
+        ('heart_rate', 'heart_rate', s.heart_rate::text),
+        ('temperature', 'temperature', s.temperature::text),
+        ('respiratory_rate', 'respiratory_rate', s.respiratory_rate::text),
+        ('oxygen_saturation', 'oxygen_saturation', s.oxygen_saturation::text),
+        ('weight', 'weight', s.weight::text),
+        ('height', 'height', s.height::text),
+        ('pain_scale', 'pain_scale', s.pain_scale::text),
+        ('blood_glucose', 'blood_glucose', s.blood_glucose::text)
+    ) as v (kind, col, raw)
     left join encounter_map as em on em.legacy_table = 'encounter' and em.legacy_key = s.encounter_id::text
-    where v.value is not null
+    where v.raw is not null
       and (em.changed or exists (select 1 from _todo as td where td.legacy_table = 'vitals' and td.key = s._key))
 ),
 
@@ -94,12 +99,12 @@ text_values as (
         v.kind,
         v.col,
         btrim(v.raw) as raw,
-        case when btrim(v.raw) ~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$' then btrim(v.raw)::numeric end as value,
+        etl.try_numeric(v.raw) as value,
         case when v.kind = 'temperature' then
             case
                 when upper(replace(btrim(s.temp_unit), '°', '')) in ('F', 'FAHRENHEIT') then '°F'
                 when upper(replace(btrim(s.temp_unit), '°', '')) in ('C', 'CELSIUS') then '°C'
-                when btrim(v.raw) ~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$' and btrim(v.raw)::numeric > 45 then '°F'
+                when etl.try_numeric(v.raw) > 45 then '°F'
                 else '°C'
             end
         end as unit,
@@ -131,6 +136,16 @@ measured as (
     select * from table_values
     union all
     select * from text_values
+),
+
+-- changed vitals rows that hold no measurement at all
+empty_rows as (
+    select s._key
+    from vitals as s
+    join _todo as td on td.legacy_table = 'vitals' and td.key = s._key
+    where num_nonnulls(s.blood_pressure_systolic, s.blood_pressure_diastolic, s.heart_rate, s.temperature,
+                       s.respiratory_rate, s.oxygen_saturation, s.weight, s.height, s.pain_scale,
+                       s.blood_glucose) = 0
 ),
 
 checked as (
@@ -175,6 +190,23 @@ final as (
             when c.unit_missing then jsonb_build_object('warn', 'MISSING_UNIT', 'column', 'temp_unit')
         end as _detail
     from checked as c
+
+    union all
+
+    select
+        null::uuid,
+        null::uuid,
+        null::timestamptz,
+        null::text,
+        null::numeric,
+        null::text,
+        null::timestamptz,
+        'vitals'::text,
+        e._key,
+        'LOADED'::text,
+        'MISSING_VALUE'::text,
+        jsonb_build_object('rule', 'vitals row without any measurement')
+    from empty_rows as e
 )
 
 select * from final

@@ -1,6 +1,7 @@
 -- core.departments. Grain: one row per legacy department. Source: departments.
 -- type: the legacy table has none; it comes from the explicit mapping data in ref.codes
--- (system 'map:departments.type', code = lower-case department name). An unmapped name keeps the
+-- (system 'map:departments.type', code = lower-case department name; the legacy name is compared
+-- by etl.norm_key: case, spaces, Unicode form). An unmapped name keeps the
 -- row with type NULL and is counted as a WARN (UNMAPPED_VALUE).
 with src as (
     select s.*
@@ -22,7 +23,7 @@ final as (
         null::text as _reason,
         case when m.display is null then jsonb_build_object('warn', 'UNMAPPED_VALUE', 'column', 'type') end as _detail
     from src as s
-    left join ref.codes as m on m.system = 'map:departments.type' and m.code = lower(trim(s.name))
+    left join ref.codes as m on m.system = 'map:departments.type' and m.code = etl.norm_key(s.name)
 )
 
 select * from final

@@ -5,13 +5,21 @@
 --     same date of birth) are MERGED into the earliest registration; fabricated names
 --     ('Patient <UHID>') never match anything;
 --   * users with role 'patient' are logins of a patient (employee_id = UHID): MERGED into that
---     patient's person; other users are staff people (LOADED);
+--     patient's person; other users are staff people (LOADED); staff logins with the same e-mail
+--     (etl.norm_email) and the same normalized name are one person: MERGED into the earliest
+--     (created_at, key);
 --   * staff rows: MERGED into a staff user's person by user_id, else by e-mail, else by mobile
 --     number (an unambiguous non-patient user); otherwise a person of their own;
 --   * doctors have no name (it lives in users.name): MERGED into their user's person, found by
 --     users.id or users.auth_id (Q25); a doctor with no user is quarantined (ORPHAN_FK).
 -- Fabricated values (Q23) are not carried: names 'Patient <UHID>' and e-mails '<UHID>@annam.com'
 -- become NULL and are counted as WARNs; so does a date of birth after the registration date.
+-- Names are compared by etl.norm_name (NFKC, case, honorifics, punctuation, spaces; letters of every
+-- script kept). A lookup that finds several rows never fails, it takes one by a fixed rule and
+-- counts a WARN (AMBIGUOUS_LINK, detail.ambiguous names the lookup): a patient login whose UHID
+-- names registrations of several persons -> the earliest registration (created_at, key); a staff
+-- row matching several users -> users.id first, then the smallest key; a doctor matching several
+-- users -> users.id first, then users.auth_id, then the smallest key.
 with patients as (
     select
         s.*,
@@ -43,7 +51,8 @@ users as (
     select
         s.*,
         etl.norm_mobile(s.phone) as mobile,
-        etl.norm_email(s.email) as norm_email
+        etl.norm_email(s.email) as norm_email,
+        etl.norm_name(s.name) as norm_name
     from stg.users as s
     where not s._deleted
 ),
@@ -64,12 +73,40 @@ staff_users as (
     select u.* from users as u where u.role <> 'patient'
 ),
 
+-- the person each login belongs to among the logins: staff logins with the same e-mail and name are
+-- one person (the earliest owns it); every other login is its own
+user_survivors as (
+    select
+        u._key,
+        case when u.role <> 'patient' and u.norm_email is not null and u.norm_name is not null
+             then first_value(u._key) over (
+                 partition by coalesce(u.role <> 'patient' and u.norm_email is not null and u.norm_name is not null, false),
+                              u.norm_email, u.norm_name
+                 order by u.created_at nulls last, u._key)
+             else u._key end as survivor_key
+    from users as u
+),
+
+-- registrations by UHID (legacy patients.patient_id): the person of the earliest one, and how many
+-- persons the UHID names
+patient_by_uhid as (
+    select
+        p.patient_id as uhid,
+        (array_agg(ps.survivor_key order by p.created_at nulls last, p._key))[1] as survivor_key,
+        count(distinct ps.survivor_key) as persons
+    from patients as p
+    join patient_survivors as ps on ps._key = p._key
+    where p.patient_id is not null
+    group by p.patient_id
+),
+
 staff_user_by_mobile as (
-    select min(u._key) as user_key, u.mobile
+    select min(us.survivor_key) as user_key, u.mobile
     from staff_users as u
+    join user_survivors as us on us._key = u._key
     where length(u.mobile) = 10
     group by u.mobile
-    having count(*) = 1
+    having count(distinct us.survivor_key) = 1
 ),
 
 -- one row per legacy row to process, with the person it belongs to
@@ -79,7 +116,8 @@ resolved as (
         p._key,
         'patients'::text as person_src,
         ps.survivor_key as person_key,
-        null::text as reason
+        null::text as reason,
+        null::text as ambiguous
     from patients as p
     join _todo as t on t.legacy_table = 'patients' and t.key = p._key
     join patient_survivors as ps on ps._key = p._key
@@ -89,13 +127,14 @@ resolved as (
     select
         'users',
         u._key,
-        case when pat._key is not null then 'patients' else 'users' end,
-        case when pat._key is not null then ps.survivor_key else u._key end,
-        null
+        case when pu.uhid is not null then 'patients' else 'users' end,
+        case when pu.uhid is not null then pu.survivor_key else us.survivor_key end,
+        null,
+        case when pu.persons > 1 then 'employee_id' end
     from users as u
     join _todo as t on t.legacy_table = 'users' and t.key = u._key
-    left join patients as pat on u.role = 'patient' and pat.patient_id = u.employee_id
-    left join patient_survivors as ps on ps._key = pat._key
+    join user_survivors as us on us._key = u._key
+    left join patient_by_uhid as pu on u.role = 'patient' and pu.uhid = u.employee_id
 
     union all
 
@@ -104,18 +143,19 @@ resolved as (
         s._key,
         case when su._key is not null then 'users' else 'staff' end,
         coalesce(su._key, s._key),
-        null
+        null,
+        case when su.matches > 1 then 'user_id/email' end
     from staff as s
     join _todo as t on t.legacy_table = 'staff' and t.key = s._key
     left join lateral (
-        select u._key
+        select (array_agg(us.survivor_key order by (u.id = s.user_id) desc nulls last, u._key))[1] as _key,
+               count(distinct us.survivor_key) as matches
         from staff_users as u
+        join user_survivors as us on us._key = u._key
         where u.id = s.user_id
            or (s.user_id is null and u.norm_email = etl.norm_email(s.email))
            or (s.user_id is null and s.email is null and u._key = (
                    select m.user_key from staff_user_by_mobile as m where m.mobile = etl.norm_mobile(s.phone)))
-        order by (u.id = s.user_id) desc nulls last
-        limit 1
     ) as su on true
 
     union all
@@ -125,14 +165,16 @@ resolved as (
         d._key,
         'users',
         u._key,
-        case when u._key is null then 'ORPHAN_FK' end
+        case when u._key is null then 'ORPHAN_FK' end,
+        case when u.matches > 1 then 'user_id' end
     from doctors as d
     join _todo as t on t.legacy_table = 'doctors' and t.key = d._key
     left join lateral (
-        select x._key from users as x
+        select (array_agg(us.survivor_key order by (x.id = d.user_id) desc, x._key))[1] as _key,
+               count(distinct us.survivor_key) as matches
+        from users as x
+        join user_survivors as us on us._key = x._key
         where x.id = d.user_id or x.auth_id = d.user_id
-        order by (x.id = d.user_id) desc
-        limit 1
     ) as u on true
 ),
 
@@ -159,7 +201,7 @@ person_data as (
             case when p.is_born_after_registering then 'FUTURE_DATE' end,
             case when p.gender is not null and g.display is null then 'UNMAPPED_VALUE' end], null) as warns
     from patients as p
-    left join ref.codes as g on g.system = 'map:patients.gender' and g.code = lower(trim(p.gender))
+    left join ref.codes as g on g.system = 'map:patients.gender' and g.code = etl.norm_key(p.gender)
 
     union all
 
@@ -212,11 +254,17 @@ final as (
         r.reason as _reason,
         case
             when r.reason is not null then jsonb_build_object('rule', 'doctor must have a users row (users.id or users.auth_id)')
-            when cardinality(d.warns) > 0 and r.src = r.person_src and r._key = r.person_key
-                then jsonb_build_object('warn', d.warns[1], 'warns', to_jsonb(d.warns))
+            when cardinality(w.warns) > 0
+                then jsonb_strip_nulls(jsonb_build_object('warn', w.warns[1], 'warns', to_jsonb(w.warns),
+                                                          'ambiguous', r.ambiguous))
         end as _detail
     from resolved as r
     left join person_data as d on d.person_src = r.person_src and d.person_key = r.person_key
+    cross join lateral (
+        -- the person's data warnings ride on its own row; an ambiguous link on the row that made it
+        select case when r.src = r.person_src and r._key = r.person_key then d.warns else '{}'::text[] end
+               || case when r.ambiguous is not null then array['AMBIGUOUS_LINK'] else '{}'::text[] end as warns
+    ) as w
 )
 
 select * from final

@@ -1,11 +1,12 @@
 -- core.staff_roles. Grain: one row per canonical staff role. Derived (no legacy row of its own):
 -- the distinct roles of users (staff logins), staff (title-case free text, Q26) and doctors,
--- mapped through ref.codes 'map:staff.role'; an unmapped role keeps its lower-cased text and is
--- counted as a WARN. scope from 'map:staff_roles.scope'.
+-- mapped through ref.codes 'map:staff.role' by etl.norm_key (case, spaces, Unicode form: the key
+-- core.staff derives role_id from); an unmapped role keeps that normalized text and is counted as
+-- a WARN. scope from 'map:staff_roles.scope'.
 with legacy_roles as (
-    select lower(trim(u.role)) as role from stg.users as u where not u._deleted and u.role <> 'patient'
+    select etl.norm_key(u.role) as role from stg.users as u where not u._deleted and u.role <> 'patient'
     union
-    select lower(trim(s.role)) from stg.staff as s where not s._deleted
+    select etl.norm_key(s.role) from stg.staff as s where not s._deleted
     union
     select 'doctor' from stg.doctors as d where not d._deleted
 ),
@@ -16,7 +17,7 @@ mapped as (
         m.display is null as is_unmapped
     from legacy_roles as r
     left join ref.codes as m on m.system = 'map:staff.role' and m.code = r.role
-    where r.role <> ''
+    where r.role is not null
 ),
 
 final as (

@@ -71,9 +71,14 @@ create table if not exists etl.run_stats (
 );
 
 -- Normalized person name for matching free-text doctor names (attending doctor, doctor_name,
--- consulting_doctor_name) to staff: lower case, honorifics (dr, mr, mrs, ms, prof) and punctuation
--- removed, whitespace collapsed. An exact match on this form is a resolution; anything else stays
--- unresolved (FK NULL, counted) rather than guessed.
+-- consulting_doctor_name) to staff and duplicate registrations to each other: Unicode NFKC (the
+-- composed form, compatibility variants folded: an NFD spelling equals its NFC one, a full-width
+-- 'Ｐ' is 'P'), lower case (ASCII always; other letters as the database's LC_CTYPE folds them),
+-- honorifics (dr, mr, mrs, ms, prof) and punctuation removed, whitespace collapsed. Letters of
+-- every script are kept (a Tamil, Devanagari or accented name is compared as written); ASCII
+-- digits and punctuation, Unicode spaces and the general punctuation blocks become blanks. A name
+-- that is only an honorific is NULL (never matches). An exact match on this form is a resolution;
+-- anything else stays unresolved (FK NULL, counted) rather than guessed.
 create or replace function etl.norm_name(name text)
 returns text
 language sql
@@ -82,7 +87,11 @@ parallel safe
 as $$
     select nullif(trim(regexp_replace(
         regexp_replace(
-            regexp_replace(lower(coalesce(name, '')), '[^a-z ]+', ' ', 'g'),
+            case when octet_length(name) = length(name)  -- ASCII only (the usual case): no Unicode work
+                 then regexp_replace(lower(name), '[^a-z ]+', ' ', 'g')
+                 else regexp_replace(lower(normalize(name, NFKC)),
+                                     '([^a-z\u0080-\U0010ffff]|[\u0080-\u00bf\u1680\u2000-\u206f\u3000-\u303f\ufeff])+',
+                                     ' ', 'g') end,
             '(^| )(dr|mr|mrs|ms|prof)( |$)', ' ', 'g'),
         ' +', ' ', 'g')), '')
 $$;

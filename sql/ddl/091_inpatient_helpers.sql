@@ -12,6 +12,10 @@
 --   3. else a row that starts within an hour of the discharge_date of a 'transferred' row of the
 --      same patient continues that row's admission (the nearest one; followed along the chain);
 --   4. else the row is an admission of its own.
+-- Rule 3 never loops: a row never continues itself, each row continues at most one row, and the
+-- chain is followed from rows that continue nothing (at most 1000 steps), so rows whose chain
+-- returns to itself (A continues B, B continues A) are reached by no chain and are admissions of
+-- their own (rule 4). An instant at the type's limits ('infinity') continues nothing.
 -- The group's earliest live row by admission_date (then created_at, then key) OPENS the admission;
 -- its key gives the ids: admission_id = etl.canonical_id('inpatient.admissions', 'bed_allocations',
 -- <opening key>), the IPD encounter = etl.canonical_id('clinical.encounters', 'bed_allocations',
@@ -59,8 +63,10 @@ begin
             on p.patient_id = r.patient_id
            and p._key <> r._key
            and not p._deleted
-           and p.status = 'transferred'
-           and r.admission_date between p.discharge_date - interval '1 hour' and p.discharge_date + interval '1 hour'
+           and etl.norm_key(p.status) = 'transferred'
+           and isfinite(p.discharge_date)
+           and r.admission_date between etl.ts_add(p.discharge_date, interval '-1 hour')
+                                    and etl.ts_add(p.discharge_date, interval '1 hour')
         where r.own_key is null
         order by r._key, abs(extract(epoch from r.admission_date - p.discharge_date)), p._key
     ),

@@ -3,15 +3,38 @@
 -- Idempotent (create or replace). The plpgsql function reads stg.* (created at staging time;
 -- plpgsql bodies are resolved when called).
 
--- Normalized analyte / test name: lower case, runs of anything but letters and digits -> '_',
--- trimmed. 'Total Cholesterol' -> 'total_cholesterol'. Used as the analyte part of legacy keys
--- ('<report id>#<analyte key>', never containing '#') and to match names to the catalog.
+-- etl.lab_key before the length cap.
+create or replace function etl.lab_key_full(name text)
+returns text
+language sql
+immutable
+parallel safe
+as $$
+    select nullif(trim(both '_' from
+        case when octet_length(name) = length(name)  -- ASCII only (the usual case): no Unicode work
+             then regexp_replace(lower(name), '[^a-z0-9]+', '_', 'g')
+             else regexp_replace(lower(normalize(name, NFKC)),
+                                 '([^a-z0-9\u0080-\U0010ffff]|[\u0080-\u00bf\u1680\u2000-\u206f\u3000-\u303f\ufeff])+',
+                                 '_', 'g') end), '')
+$$;
+
+-- Normalized analyte / test name: Unicode NFKC, lower case, runs of anything but letters (of any
+-- script) and digits -> '_', trimmed. 'Total Cholesterol' -> 'total_cholesterol'. Used as the
+-- analyte part of legacy keys ('<report id>#<analyte key>', never containing '#') and to match
+-- names to the catalog. A key longer than 100 characters (a 1 MB name) is its first 60 and the md5
+-- of the whole: keys and derived test codes stay short enough to index.
 create or replace function etl.lab_key(name text)
 returns text
 language sql
 immutable
 parallel safe
-as $$ select nullif(trim(both '_' from regexp_replace(lower(coalesce(name, '')), '[^a-z0-9]+', '_', 'g')), '') $$;
+as $$
+    select case
+        when length(name) > 100 and length(etl.lab_key_full(name)) > 100
+            then left(etl.lab_key_full(name), 60) || '_' || md5(etl.lab_key_full(name))
+        else etl.lab_key_full(name)
+    end
+$$;
 
 -- Code of a test the catalog (legacy lab_tests) does not have, derived from its name and, when
 -- the report's test is in the catalog, its specimen: 'LEGACY-[<SPECIMEN>-]<NAME>', e.g.
@@ -45,6 +68,23 @@ as $$
        and results not in ('[]'::jsonb, '{}'::jsonb)
 $$;
 
+-- Does a JSON object hold a list or an object in one of the fields a lab results entry is read from
+-- (name, value, unit, range)? Such an entry is of an unexpected shape: quarantined
+-- (UNPARSEABLE_VALUE), never loaded with NULLs or with JSON text as its value. Not an object: false.
+create or replace function etl.lab_fields_nested(elem jsonb)
+returns boolean
+language sql
+immutable
+parallel safe
+as $$
+    select exists (
+        select 1
+        from jsonb_each(case when jsonb_typeof(elem) = 'object' then elem else '{}'::jsonb end) as f (k, v)
+        where f.k in ('parameter', 'name', 'test', 'analyte', 'parameter_name', 'test_name', 'value', 'result',
+                      'result_value', 'unit', 'units', 'normal_range', 'ref_range', 'reference_range')
+          and jsonb_typeof(f.v) in ('array', 'object'))
+$$;
+
 -- The analytes of legacy lab reports: one row per (report, analyte), the single rule for the split.
 --   * analytes come from lab_reports.results (an array of {parameter|name|test|analyte, value|result,
 --     unit|units, normal_range|ref_range} objects, or an object {name: value | {value, unit}}) and
@@ -55,6 +95,10 @@ $$;
 --   * a report with no analyte gives one row for the ordered test itself (analyte_key '*',
 --     source 'ordered'); a results value that is neither an array nor an object gives one row '*'
 --     with problem UNPARSEABLE_VALUE; an entry without a name gives '~<position>' with that problem.
+--     So does every entry of an unexpected shape (never raises, never loads it with NULLs): an
+--     array member that is not an object (a list of lists), a field holding a list or an object
+--     (etl.lab_fields_nested), an object-form value that is a list, or an object without
+--     value/result (a nested panel).
 --   * ref_range: the entry's own range, else normal_ranges->name (exact, else normalized match).
 --   * test: the catalog test (legacy lab_tests) whose normalized name equals the analyte's (same
 --     specimen first), else a derived test etl.lab_derived_code(name, specimen), where specimen is
@@ -126,9 +170,11 @@ begin
             coalesce(e.elem ->> 'value', e.elem ->> 'result', e.elem ->> 'result_value') as value,
             coalesce(e.elem ->> 'unit', e.elem ->> 'units') as unit,
             coalesce(e.elem ->> 'normal_range', e.elem ->> 'ref_range', e.elem ->> 'reference_range') as own_range,
-            jsonb_typeof(e.elem) = 'object' as is_object
+            jsonb_typeof(e.elem) = 'object' as is_object,
+            etl.lab_fields_nested(e.elem) as is_nested
         from reports as r
-        cross join lateral jsonb_array_elements(r.results) with ordinality as e (elem, ord)
+        cross join lateral jsonb_array_elements(
+            case when jsonb_typeof(r.results) = 'array' then r.results else '[]'::jsonb end) with ordinality as e (elem, ord)
         where jsonb_typeof(r.results) = 'array'
 
         union all
@@ -142,9 +188,12 @@ begin
             case when jsonb_typeof(e.v) = 'object' then coalesce(e.v ->> 'unit', e.v ->> 'units') end,
             case when jsonb_typeof(e.v) = 'object'
                  then coalesce(e.v ->> 'normal_range', e.v ->> 'ref_range', e.v ->> 'reference_range') end,
-            true
+            true,
+            jsonb_typeof(e.v) = 'array'
+                or (jsonb_typeof(e.v) = 'object' and (not (e.v ?| array['value', 'result']) or etl.lab_fields_nested(e.v)))
         from reports as r
-        cross join lateral jsonb_each(r.results) with ordinality as e (k, v, ord)
+        cross join lateral jsonb_each(
+            case when jsonb_typeof(r.results) = 'object' then r.results else '{}'::jsonb end) with ordinality as e (k, v, ord)
         where jsonb_typeof(r.results) = 'object'
     ),
 
@@ -156,12 +205,15 @@ begin
             j.ord,
             nullif(trim(j.value), '') as value,
             nullif(trim(j.unit), '') as unit,
-            nullif(trim(coalesce(j.own_range, r.normal_ranges ->> j.name,
+            -- normal_ranges of another shape (a list, a scalar, a nested range) gives no range
+            nullif(trim(coalesce(j.own_range,
+                case when jsonb_typeof(r.normal_ranges -> j.name) in ('string', 'number')
+                     then r.normal_ranges ->> j.name end,
                 (select x.value #>> '{}' from jsonb_each(
                      case when jsonb_typeof(r.normal_ranges) = 'object' then r.normal_ranges else '{}'::jsonb end) as x
-                 where etl.lab_key(x.key) = etl.lab_key(j.name)
+                 where etl.lab_key(x.key) = etl.lab_key(j.name) and jsonb_typeof(x.value) in ('string', 'number')
                  order by x.key limit 1))), '') as ref_range,
-            case when not j.is_object or etl.lab_key(j.name) is null then 'UNPARSEABLE_VALUE' end as problem
+            case when not j.is_object or j.is_nested or etl.lab_key(j.name) is null then 'UNPARSEABLE_VALUE' end as problem
         from json_entries as j
         join reports as r on r._key = j._key
     ),

@@ -82,6 +82,60 @@ $$;
 comment on function etl.encounter_refs(text) is
     'Legacy row (any source, #inferred attachments included) -> live clinical.encounters row';
 
+-- === Matching keys and safe parsing of legacy values =============================================
+
+-- A name or vocabulary value as compared (one normalizer for both sides of every lookup by name):
+-- Unicode NFKC (composed; compatibility variants such as full-width letters folded, so an NFD
+-- spelling equals its NFC one), lower case (ASCII always; other letters as the database's LC_CTYPE
+-- folds them), every run of whitespace (Unicode spaces included) one blank, trimmed; NULL when
+-- nothing is left. 'Cardiology' and ' CARDIOLOGY ' give one key, so do 'General  Surgery' and
+-- 'general' || NBSP || 'surgery'. (normalize() needs a UTF8 database, as the product's is.)
+create or replace function etl.norm_key(p_text text)
+returns text
+language sql
+immutable
+parallel safe
+as $$
+    select nullif(btrim(
+        case when octet_length(p_text) = length(p_text)  -- ASCII only (the usual case): no Unicode work
+             then regexp_replace(lower(p_text), '\s+', ' ', 'g')
+             else regexp_replace(lower(normalize(p_text, NFKC)),
+                                 '[\s\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]+', ' ', 'g') end), '')
+$$;
+
+comment on function etl.norm_key(text) is
+    'Lookup key of a name or vocabulary value: NFKC, lower case, whitespace collapsed and trimmed (NULL when blank)';
+
+-- A legacy text that is a plain decimal number ('98.6', '-3', '.5'; at most 40 characters), as
+-- numeric; anything else ('abc', '1,200', '120/80 mmHg', '98-99', '1e5', 'NaN', blank, NULL) is
+-- NULL. Never raises: the cast runs only on text the pattern accepts.
+create or replace function etl.try_numeric(p_text text)
+returns numeric
+language sql
+immutable
+parallel safe
+as $$
+    select case when length(btrim(p_text)) <= 40 and btrim(p_text) ~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$'
+                then btrim(p_text)::numeric end
+$$;
+
+comment on function etl.try_numeric(text) is
+    'Plain decimal number in legacy text as numeric, else NULL (never raises)';
+
+-- A wall-clock time of day 'H:MM' / 'HH:MM' (00:00 to 23:59, and 24:00), as time; anything else
+-- NULL. Never raises ('25:00', '9:75', '9am' are NULL).
+create or replace function etl.try_time(p_text text)
+returns time
+language sql
+immutable
+parallel safe
+as $$
+    select case when p_text ~ '^(([01]?[0-9]|2[0-3]):[0-5][0-9]|24:00)$' then p_text::time end
+$$;
+
+comment on function etl.try_time(text) is
+    'Time of day H:MM/HH:MM in legacy text as time, else NULL (never raises)';
+
 -- === Contact data ===============================================================================
 
 -- Indian mobile number for matching: the last 10 digits of the text ('' when there is none; a
@@ -101,13 +155,14 @@ immutable
 parallel safe
 as $$ select case when length(etl.norm_mobile(p_phone)) = 10 then '+91' || etl.norm_mobile(p_phone) end $$;
 
--- E-mail address as stored and matched: trimmed, lower case.
+-- E-mail address as stored and matched: trimmed, lower case; NULL when blank (a blank address is no
+-- address: it matches nothing and is not carried).
 create or replace function etl.norm_email(p_email text)
 returns text
 language sql
 immutable
 parallel safe
-as $$ select lower(btrim(p_email)) $$;
+as $$ select nullif(lower(btrim(p_email)), '') $$;
 
 -- === Clinical text and vocabularies ==============================================================
 
@@ -121,7 +176,8 @@ parallel safe
 as $$ select p_text || coalesce(' (' || nullif(concat_ws('; ', variadic p_details), '') || ')', '') $$;
 
 -- The legacy ref_code ids of one domain with their canonical value, mapped by the ref.codes rows of
--- one mapping system (code = lower-case trimmed legacy code); display NULL: an unmapped code.
+-- one mapping system (code = the legacy code by etl.norm_key: case, spaces, Unicode form);
+-- display NULL: an unmapped code.
 -- plpgsql: stg.ref_code exists only once staged.
 create or replace function etl.legacy_codes(p_domain text, p_system text)
 returns table (id uuid, display text)
@@ -132,7 +188,7 @@ begin
     return query
     select r.id, m.display
     from stg.ref_code as r
-    left join ref.codes as m on m.system = p_system and m.code = lower(trim(r.code))
+    left join ref.codes as m on m.system = p_system and m.code = etl.norm_key(r.code)
     where not r._deleted and r.domain = p_domain;
 end;
 $$;
@@ -141,24 +197,66 @@ comment on function etl.legacy_codes(text, text) is
     'Staged ref_code ids of a domain -> canonical value by a ref.codes mapping system (NULL: unmapped)';
 
 -- === Facility-local time (Q28) ==================================================================
+--
+-- Legacy columns may hold any value their type allows, the extremes included (0001-01-01,
+-- 9999-12-31, 'infinity', a date in year 5874897). Shifting a timestamp by a zone offset or an
+-- interval, or turning a date into a timestamp, raises 'timestamp out of range' within hours of the
+-- type's limits. These helpers never raise: they shift only instants inside etl.ts_shiftable (a
+-- month's margin from the limits); an instant outside it (an infinity, or a finite value at the
+-- very edge, which no wall clock can have written) is kept as it is, and a date no timestamp can
+-- hold gives NULL.
+
+-- Can an instant be shifted by a zone offset or an interval of up to a few days without leaving the
+-- timestamptz range? (infinities: no)
+create or replace function etl.ts_shiftable(ts timestamptz)
+returns boolean
+language sql
+immutable
+parallel safe
+as $$ select ts between timestamptz '4713-01-01 00:00:00+00 BC' and timestamptz '294276-12-01 00:00:00+00' $$;
+
+-- ts + an interval of at most a few days; ts itself where that could leave the range (see above).
+create or replace function etl.ts_add(ts timestamptz, delta interval)
+returns timestamptz
+language sql
+stable
+parallel safe
+as $$ select case when etl.ts_shiftable(ts) then ts + delta else ts end $$;
+
+-- A legacy date as the timestamptz at its midnight in the session's zone (UTC in the pipeline);
+-- NULL for a date a timestamp cannot safely hold (after 294276-12-01, before 4713-01-01 BC);
+-- infinities stay infinite.
+create or replace function etl.date_ts(d date)
+returns timestamptz
+language sql
+stable
+parallel safe
+as $$
+    select case when not isfinite(d) or d between date '4713-01-01 BC' and date '294276-12-01'
+                then d::timestamptz end
+$$;
 
 -- A legacy timestamptz that holds a local wall-clock time stored as if UTC, read as a time in the
--- facility's zone; returns the true instant.
+-- facility's zone; returns the true instant (an instant outside etl.ts_shiftable is kept as is).
 create or replace function etl.local_wall_clock(ts timestamptz, tz text)
 returns timestamptz
 language sql
 stable
 parallel safe
-as $$ select (ts at time zone 'UTC') at time zone tz $$;
+as $$ select case when etl.ts_shiftable(ts) then (ts at time zone 'UTC') at time zone tz else ts end $$;
 
 -- A local date and a local wall-clock time (patient_visits.visit_date + visit_time, a doctor's
--- working hours), read in the facility's zone; NULL when either is NULL.
+-- working hours), read in the facility's zone; NULL when either is NULL, or when the date is beyond
+-- what a timestamp can hold.
 create or replace function etl.local_wall_clock(d date, t time, tz text)
 returns timestamptz
 language sql
 stable
 parallel safe
-as $$ select (d + t) at time zone tz $$;
+as $$
+    select case when not isfinite(d) or d between date '4713-01-01 BC' and date '294276-12-01'
+                then (d + t) at time zone tz end
+$$;
 
 -- A wall-clock timestamp stored as UTC whose time of day may be held apart (patients.admission_date
 -- at 00:00 plus admission_time): the date with that time when the stored time is midnight, else the
@@ -174,13 +272,16 @@ as $$
                 else etl.local_wall_clock(ts, tz) end
 $$;
 
--- The facility-local calendar date of an instant.
+-- The facility-local calendar date of an instant (the UTC date of an instant outside
+-- etl.ts_shiftable).
 create or replace function etl.local_date(ts timestamptz, tz text)
 returns date
 language sql
 stable
 parallel safe
-as $$ select (ts at time zone tz)::date $$;
+as $$
+    select case when etl.ts_shiftable(ts) then (ts at time zone tz)::date else (ts at time zone 'UTC')::date end
+$$;
 
 -- === Free-text lists (Q22) ======================================================================
 

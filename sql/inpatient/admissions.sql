@@ -69,7 +69,7 @@ admissions as (
         etl.local_wall_clock(l.discharge_date, %(facility_tz)s) as discharge_at,
         (select nullif(trim(a.reason), '')
          from live_allocations as a
-         where a.admission_key = o.admission_key and a.status = 'active'
+         where a.admission_key = o.admission_key and etl.norm_key(a.status) = 'active'
          order by a.seq
          limit 1) as reason,
         coalesce(o.created_at, o.admission_date) as created_at
