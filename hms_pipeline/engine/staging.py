@@ -323,10 +323,11 @@ def _legacy_select(schema: str, table: LegacyTable, where: sql.Composable) -> sq
 def _max_watermark(conn: psycopg.Connection, schema: str, table: LegacyTable):
     if table.watermark_column is None:
         return None
+    # clamped to what Python's datetime (and the overlap arithmetic) can hold: a legacy clock at year
+    # 10000+ or at 0001-01-01 must not stop the snapshot
     return conn.execute(
-        sql.SQL("select max({}) from {}").format(
-            sql.Identifier(table.watermark_column), sql.Identifier(schema, table.name)
-        )
+        sql.SQL("select greatest(least(max({}), '9999-12-30 00:00+00'::timestamptz), '0002-01-01 00:00+00'::timestamptz) "
+                "from {}").format(sql.Identifier(table.watermark_column), sql.Identifier(schema, table.name))
     ).fetchone()[0]
 
 

@@ -135,6 +135,26 @@ def load_candidates(conn: psycopg.Connection, transform: Path, params: dict) -> 
     conn.execute("analyze _cand")
 
 
+# NOT NULL bookkeeping columns a legacy row may lack (a NULL created_at): they take the column's
+# default instead of sending the row to quarantine for a timestamp nobody reads as data.
+DEFAULTED_COLUMNS = ("created_at",)
+
+
+def fill_defaults(conn: psycopg.Connection, t: Target) -> int:
+    """A candidate's NULL in a NOT NULL bookkeeping column (``DEFAULTED_COLUMNS``) takes the
+    column's default (``now()``); returns the rows changed."""
+    changed = 0
+    for col, default in conn.execute(
+            """select a.attname::text, pg_get_expr(d.adbin, d.adrelid) from pg_attribute a
+               join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+               where a.attrelid = %s::regclass and a.attnotnull and a.attgenerated = ''
+                 and a.attname = any(%s)""", (t.name, list(DEFAULTED_COLUMNS))).fetchall():
+        if col in t.cand_columns:
+            changed += conn.execute(sql.SQL("update _cand set {c} = {d} where {c} is null").format(
+                c=sql.Identifier(col), d=sql.SQL(default))).rowcount  # the catalog's own expression
+    return changed
+
+
 def disposition(conn: psycopg.Connection, t: Target) -> None:
     """``_ok``: the candidates without a reason, with ``_final``. Per canonical id the first LOADED
     row carries the data, the rest are MERGED (``sql/engine/disposition.sql``). A table whose

@@ -218,6 +218,7 @@ def _apply_candidates(conn: psycopg.Connection, spec: TableSpec, run_id: str, pa
     bound = {"run_id": run_id, **spec.extra_params, **params}
     step(f"transform {spec.sql_path.name}", steps.load_candidates, conn, spec.sql_path, bound)
     t = step("describe", steps.describe, conn, name, merges=spec.merges)
+    step("defaults", steps.fill_defaults, conn, t)
     step("disposition", steps.disposition, conn, t)
     checked = step("preflight", preflight_step.preflight, conn, t, row_rules)
     stats.preflight_seconds = stats.step_seconds["preflight"]
