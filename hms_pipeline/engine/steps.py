@@ -185,7 +185,11 @@ def quarantine(conn: psycopg.Connection, t: Target, run_id: str) -> int:
 
 def resolve(conn: psycopg.Connection, t: Target, run_id: str) -> int:
     """Resolve the open quarantine entries of processed keys (``_todo``) no candidate gives again."""
-    return conn.execute(engine_sql("resolve"), {"t": t.name, "run": run_id}).rowcount
+    conn.execute("set local enable_nestloop = off")  # hash joins whatever the statistics say
+    try:
+        return conn.execute(engine_sql("resolve"), {"t": t.name, "run": run_id}).rowcount
+    finally:
+        conn.execute("set local enable_nestloop = on")
 
 
 def stale_ids(conn: psycopg.Connection, t: Target, *, has_sources: bool) -> None:
