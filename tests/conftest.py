@@ -44,7 +44,9 @@ def create_database(server_url: str, prefix: str = "t") -> str:
 
 
 def drop_database(server_url: str, url: str) -> None:
-    name = url.rsplit("/", 1)[-1].split("?", 1)[0]
+    from hms_pipeline.db import database_name
+
+    name = database_name(url)  # also right for the embedded server's socket URL (?host=/.../pg)
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 

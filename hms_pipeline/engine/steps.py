@@ -201,12 +201,10 @@ def stale_ids(conn: psycopg.Connection, t: Target, *, has_sources: bool) -> None
         "select exists (select 1 from ops.legacy_id_map where canonical_table = %s)", (t.name,)).fetchone()[0]
     if not mapped_before:
         processed = None  # a first load: nothing was produced before, nothing can be stale
-    elif has_sources:
-        conn.execute(engine_sql("processed"))
-        conn.execute("analyze _processed")
-        processed = sql.SQL(
-            "join _processed d on d.legacy_table = m.legacy_table and d.key = split_part(m.legacy_key, '#', 1)")
     else:
+        # the transform ran over every key (a table runs only when an input changed, and then whole:
+        # see transform.apply_table), so every id it produced before is a candidate; derived keys
+        # under no legacy source (a lab test named only in reports) included
         processed = sql.SQL("")
     conn.execute(
         engine_query("stale", processed=processed or sql.SQL(""),
@@ -269,6 +267,21 @@ def provenance(conn: psycopg.Connection, t: Target, run_id: str, rows: int) -> i
         # fresh statistics, or the planner estimates one row and picks nested loops (minutes at 100k)
         conn.execute(sql.SQL("analyze {}").format(sql.SQL(partition)))
     return mapped
+
+
+def unmap(conn: psycopg.Connection, t: Target, sources: list[str]) -> int:
+    """Remove this table's map entries that no candidate of this (whole-table) run gives any more: a
+    legacy row now quarantined, or no longer emitted, has no provenance in a full load either. A
+    legacy row deleted from the legacy side keeps its entry (history; its canonical row is
+    soft-deleted). Returns the entries removed."""
+    removed = 0
+    staged = [s for s in sources
+              if conn.execute("select to_regclass(%s) is not null", (f"stg.{s}",)).fetchone()[0]]
+    for src in staged:
+        removed += conn.execute(engine_query("unmap_source", stg=sql.Identifier("stg", src)),
+                                {"t": t.name, "src": src}).rowcount
+    removed += conn.execute(engine_sql("unmap_other"), {"t": t.name, "sources": staged}).rowcount
+    return removed
 
 
 def _provenance_bulk(conn: psycopg.Connection, t: Target, partition: str, p: dict) -> int:

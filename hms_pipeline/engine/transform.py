@@ -1,7 +1,7 @@
 """Apply one canonical table's transform, set-based, in one transaction.
 
 1. ``_todo``: the staged legacy keys to process. The table's inputs are its spec's ``sources`` and
-   ``deps``, nothing else: when one changed (a staged change of a source since the sequence the table
+   ``deps`` plus every ``stg.*`` table its SQL (and the ``etl.*`` functions it calls) reads: when one changed (a staged change of a source since the sequence the table
    applied, or a write of an upstream table since the last one it saw), every key is processed, as a
    full load would (so a delta equals a full load: merges re-evaluated, derived values recomputed,
    children re-pointed); when none changed, nothing runs.
@@ -30,6 +30,7 @@ SQLSTATE and the constraint, never a value (see :mod:`hms_pipeline.engine.errors
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -123,12 +124,34 @@ def _build_todo(conn, spec: TableSpec, since: int, upto: int, full: bool, retry_
     return conn.execute("select count(*) from _todo").fetchone()[0]
 
 
+_STG_RE = re.compile(r"\bstg\.([a-z_][a-z0-9_]*)")
+_ETL_CALL_RE = re.compile(r"\betl\.([a-z_][a-z0-9_]*)\s*\(")
+
+
+def transform_inputs(conn: psycopg.Connection, spec: TableSpec) -> list[str]:
+    """Every staged legacy table the table's result depends on: its spec's sources, every ``stg.<t>``
+    its transform names, and every one the ``etl.*`` functions it calls name (followed through the
+    functions they call). Read from the SQL itself, so an input cannot be forgotten in the spec."""
+    text = spec.sql_path.read_text(encoding="utf-8")
+    tables = {s.legacy_table for s in spec.sources} | set(_STG_RE.findall(text))
+    seen: set[str] = set()
+    todo = set(_ETL_CALL_RE.findall(text))
+    while todo:
+        fn = todo.pop()
+        seen.add(fn)
+        for (body,) in conn.execute(
+                "select prosrc from pg_proc where pronamespace = 'etl'::regnamespace and proname = %s", (fn,)).fetchall():
+            tables |= set(_STG_RE.findall(body))
+            todo |= set(_ETL_CALL_RE.findall(body)) - seen
+    return sorted(tables)
+
+
 def _source_changed(conn: psycopg.Connection, spec: TableSpec, since: int, upto: int) -> bool:
-    """Did any legacy source of the table stage a change in (since, upto]?"""
-    for src in spec.sources:
-        if stage_exists(conn, src.legacy_table) and conn.execute(
+    """Did any legacy input of the table (:func:`transform_inputs`) stage a change in (since, upto]?"""
+    for table in transform_inputs(conn, spec):
+        if stage_exists(conn, table) and conn.execute(
                 sql.SQL("select exists (select 1 from {} where _change_seq > %s and _change_seq <= %s)")
-                .format(sql.Identifier("stg", src.legacy_table)), (since, upto)).fetchone()[0]:
+                .format(sql.Identifier("stg", table)), (since, upto)).fetchone()[0]:
             return True
     return False
 
@@ -229,5 +252,9 @@ def _apply_candidates(conn: psycopg.Connection, spec: TableSpec, run_id: str, pa
     step("stale ids", steps.stale_ids, conn, t, has_sources=bool(spec.sources))
     stats.written = step("upsert", steps.upsert, conn, t, stats.candidates)
     stats.unchanged = stats.candidates - stats.written
+    mapped_before = conn.execute(
+        "select exists (select 1 from ops.legacy_id_map where canonical_table = %s)", (name,)).fetchone()[0]
     stats.mapped = step("provenance", steps.provenance, conn, t, run_id, stats.candidates + stats.merged) or 0
+    if mapped_before and spec.sources:
+        stats.mapped += step("unmap", steps.unmap, conn, t, [s.legacy_table for s in spec.sources])
     stats.soft_deleted = step("soft-delete", steps.soft_delete, conn, t)

@@ -180,4 +180,18 @@ on conflict (legacy_table, legacy_key, canonical_table) do update
 set canonical_id = excluded.canonical_id, run_id = excluded.run_id, mapped_at = now()
 where ops.legacy_id_map.canonical_id is distinct from excluded.canonical_id;
 
+-- A legacy code renamed or deleted leaves no row behind (reference data has no soft delete: the
+-- row is gone from the legacy side and from here alike), and a ref_code row now quarantined keeps
+-- no provenance.
+delete from ref.codes as c
+where c.system like 'legacy.%'
+  and not exists (select 1 from _ref_code as s
+                  where s.missing is null and s.too_long is null
+                    and s.code = c.code and 'legacy.' || s.domain = c.system);
+
+delete from ops.legacy_id_map as m
+using _ref_code as s
+where m.canonical_table = 'ref.codes' and m.legacy_table = 'ref_code' and m.legacy_key = s._key
+  and (s.missing is not null or s.too_long is not null);
+
 drop table _ref_code;
