@@ -1,6 +1,6 @@
-"""A legacy row without created_at loads (the canonical column's default), rather than going to
-quarantine for a bookkeeping timestamp; the legacy watermark of a table whose clock says year 10000
-does not stop the snapshot."""
+"""A legacy clock past year 9999 (a watermark Python's datetime cannot hold) does not stop the
+snapshot, and a legacy row without created_at is accounted for (quarantined NULL_VIOLATION by the
+pre-flight: created_at is NOT NULL in the canonical schema)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,17 @@ import psycopg
 from backfill_helpers import prepare, run_backfill
 
 
-def test_null_created_at_loads_with_the_default(fresh_db, monkeypatch):
+def test_year_10000_watermark_and_null_created_at(fresh_db, monkeypatch):
     prepare(fresh_db)
     with psycopg.connect(fresh_db) as conn:
         dept = conn.execute("select id from departments order by id limit 1").fetchone()[0]
+        conn.execute("alter table departments alter column created_at drop not null")
         conn.execute("update departments set created_at = null where id = %s", (dept,))
         conn.execute("update departments set updated_at = timestamptz '10000-01-01 00:00+00' where id <> %s", (dept,))
     result = run_backfill(monkeypatch, fresh_db, targets=["core.departments"], suites=False)
     assert result.success
     with psycopg.connect(fresh_db) as conn:
-        loaded = conn.execute(
-            """select d.created_at is not null from ops.legacy_id_map m
-               join core.departments d on d.department_id = m.canonical_id and d.deleted_at is null
-               where m.canonical_table = 'core.departments' and m.legacy_table = 'departments' and m.legacy_key = %s""",
-            (str(dept),)).fetchone()
-        assert loaded == (True,)
-        assert conn.execute("""select count(*) from ops.quarantine where target_table = 'core.departments'
-                               and legacy_key = %s and resolved_at is null""", (str(dept),)).fetchone()[0] == 0
+        reasons = [r[0] for r in conn.execute(
+            """select reason_code from ops.quarantine where target_table = 'core.departments'
+               and legacy_key = %s and resolved_at is null""", (str(dept),)).fetchall()]
+        assert reasons == ["NULL_VIOLATION"]

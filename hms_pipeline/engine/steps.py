@@ -135,26 +135,6 @@ def load_candidates(conn: psycopg.Connection, transform: Path, params: dict) -> 
     conn.execute("analyze _cand")
 
 
-# NOT NULL bookkeeping columns a legacy row may lack (a NULL created_at): they take the column's
-# default instead of sending the row to quarantine for a timestamp nobody reads as data.
-DEFAULTED_COLUMNS = ("created_at",)
-
-
-def fill_defaults(conn: psycopg.Connection, t: Target) -> int:
-    """A candidate's NULL in a NOT NULL bookkeeping column (``DEFAULTED_COLUMNS``) takes the
-    column's default (``now()``); returns the rows changed."""
-    changed = 0
-    for col, default in conn.execute(
-            """select a.attname::text, pg_get_expr(d.adbin, d.adrelid) from pg_attribute a
-               join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-               where a.attrelid = %s::regclass and a.attnotnull and a.attgenerated = ''
-                 and a.attname = any(%s)""", (t.name, list(DEFAULTED_COLUMNS))).fetchall():
-        if col in t.cand_columns:
-            changed += conn.execute(sql.SQL("update _cand set {c} = {d} where {c} is null").format(
-                c=sql.Identifier(col), d=sql.SQL(default))).rowcount  # the catalog's own expression
-    return changed
-
-
 def disposition(conn: psycopg.Connection, t: Target) -> None:
     """``_ok``: the candidates without a reason, with ``_final``. Per canonical id the first LOADED
     row carries the data, the rest are MERGED (``sql/engine/disposition.sql``). A table whose
@@ -192,7 +172,7 @@ def resolve(conn: psycopg.Connection, t: Target, run_id: str) -> int:
         conn.execute("set local enable_nestloop = on")
 
 
-def stale_ids(conn: psycopg.Connection, t: Target, *, has_sources: bool) -> None:
+def stale_ids(conn: psycopg.Connection, t: Target, *, has_sources: bool, whole: bool = False) -> None:
     """``_stale``: ids the processed legacy keys produced as LOADED so far, the candidates of
     :func:`soft_delete`. Taken before :func:`provenance` rewrites the map, so a key that now maps to
     another id (a merge, a regrouping) does not leave its old row live. "Processed" = the keys of
@@ -201,10 +181,15 @@ def stale_ids(conn: psycopg.Connection, t: Target, *, has_sources: bool) -> None
         "select exists (select 1 from ops.legacy_id_map where canonical_table = %s)", (t.name,)).fetchone()[0]
     if not mapped_before:
         processed = None  # a first load: nothing was produced before, nothing can be stale
+    elif has_sources and not whole:
+        conn.execute(engine_sql("processed"))
+        conn.execute("analyze _processed")
+        processed = sql.SQL(
+            "join _processed d on d.legacy_table = m.legacy_table and d.key = split_part(m.legacy_key, '#', 1)")
     else:
-        # the transform ran over every key (a table runs only when an input changed, and then whole:
-        # see transform.apply_table), so every id it produced before is a candidate; derived keys
-        # under no legacy source (a lab test named only in reports) included
+        # a whole-table run (apply_table runs a table only when an input changed, and then over every
+        # key) or a derived table: every id produced before is a candidate, derived keys under no
+        # legacy source (a lab test named only in reports) included
         processed = sql.SQL("")
     conn.execute(
         engine_query("stale", processed=processed or sql.SQL(""),

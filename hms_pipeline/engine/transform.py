@@ -241,7 +241,6 @@ def _apply_candidates(conn: psycopg.Connection, spec: TableSpec, run_id: str, pa
     bound = {"run_id": run_id, **spec.extra_params, **params}
     step(f"transform {spec.sql_path.name}", steps.load_candidates, conn, spec.sql_path, bound)
     t = step("describe", steps.describe, conn, name, merges=spec.merges)
-    step("defaults", steps.fill_defaults, conn, t)
     step("disposition", steps.disposition, conn, t)
     checked = step("preflight", preflight_step.preflight, conn, t, row_rules)
     stats.preflight_seconds = stats.step_seconds["preflight"]
@@ -249,7 +248,7 @@ def _apply_candidates(conn: psycopg.Connection, spec: TableSpec, run_id: str, pa
     stats.quarantined = step("quarantine", steps.quarantine, conn, t, run_id)
     step("resolve", steps.resolve, conn, t, run_id)
     stats.candidates, stats.merged, stats.warnings = step("tally", steps.tally, conn)
-    step("stale ids", steps.stale_ids, conn, t, has_sources=bool(spec.sources))
+    step("stale ids", steps.stale_ids, conn, t, has_sources=bool(spec.sources), whole=True)
     stats.written = step("upsert", steps.upsert, conn, t, stats.candidates)
     stats.unchanged = stats.candidates - stats.written
     mapped_before = conn.execute(
