@@ -177,6 +177,31 @@ def test_nulls_do_not_conflict_unless_nulls_not_distinct(conn):
         conn.rollback()
 
 
+def test_the_earliest_row_keeps_a_duplicate_key(conn):
+    """Survivor rule: the earliest created_at keeps a repeated unique value whatever the keys (a
+    later registration repeating a UHID is refused, even when its key sorts first); NULL created_at
+    comes last; equal created_at falls back to the lowest legacy key."""
+    conn.execute("create table pf.reg (id int primary key, uhid text unique, created_at timestamptz)")
+    conn.commit()
+    conn.execute("""create temp table _cand on commit drop as
+                    select * from (values
+                        (1, 'U1', timestamptz '2024-01-02', 'l', 'a-later'),
+                        (2, 'U1', timestamptz '2024-01-01', 'l', 'z-first'),
+                        (3, 'U2', null, 'l', 'a-undated'),
+                        (4, 'U2', timestamptz '2024-05-01', 'l', 'z-dated'),
+                        (5, 'U3', timestamptz '2024-01-01', 'l', 'b-tie'),
+                        (6, 'U3', timestamptz '2024-01-01', 'l', 'a-tie')) as v
+                           (id, uhid, created_at, _legacy_table, _legacy_key)""")
+    conn.execute("alter table _cand add _disposition text default 'LOADED', add _reason text, add _detail jsonb")
+    t = steps.describe(conn, "pf.reg")
+    steps.disposition(conn, t)
+    preflight.preflight(conn, t)
+    refused = dict(conn.execute("select _legacy_key, _detail->'survivor'->>'legacy_key' from _cand "
+                                "where _reason = 'DUPLICATE_KEY'").fetchall())
+    assert refused == {"a-later": "z-first", "a-undated": "z-dated", "b-tie": "a-tie"}
+    conn.rollback()
+
+
 def test_catalog_is_read_not_listed(conn):
     cat = preflight.read_catalog(conn, "pf.items")
     assert {c.name for c in cat.checks} == {"items_qty_check", "items_total_check", "items_audit_check"}

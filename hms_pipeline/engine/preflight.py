@@ -31,7 +31,9 @@ that passes everything else.
 (another primary key, live or soft-deleted) keeps it, and every row of this write with that value is
 refused; that includes a target row this same write moves to another value, so no single statement
 ever depends on the order in which it updates rows (the refused row is retried, and loads, on the
-next run that writes anything). Otherwise the row with the lowest (legacy table, legacy key) survives.
+next run that writes anything). Otherwise the earliest row survives: the lowest ``created_at`` when
+the write sets it (NULL last), so the first registration keeps a UHID a later one repeats; ties, and
+tables without it, by the lowest (legacy table, legacy key).
 Refused rows name their survivor in ``detail.survivor`` (legacy table and key; the canonical id of a
 target row). Rows with the same *primary key* are not duplicates: they are the transform's
 deliberate merges (the disposition step keeps one LOADED row per id), and the transform has the last
@@ -406,6 +408,7 @@ def unique_index(conn: psycopg.Connection, t: Target, cat: Catalog, rows: _Rows,
         pk=ident(t.pk), target=t.ident, rows=rows.sql, name=sql.Literal(index.name),
         keys=sql.SQL(", ").join(keys), r_keys=listed("r"), k_list=listed(""), w_k_list=listed("w"),
         predicate=sql.SQL(index.predicate or "true"), w_not_null=not_null,
+        born=sql.SQL("b.created_at") if "created_at" in rows.provided else sql.SQL("null::timestamptz"),
         w_h=pairs("h", "w"), w_dup=pairs("dup", "w"), holder_key=holder_key)
     return conn.execute(statement).rowcount
 

@@ -2,15 +2,16 @@
 -- rows in the index's scope (its predicate holds; key not NULL unless NULLS NOT DISTINCT), a key
 -- value may be written once. Survivor rule: a row already physically in the target holding the
 -- value (live or soft-deleted, with another primary key) keeps it and every row of this write with
--- that value is refused; otherwise the row with the lowest (legacy table, legacy key), in byte order
--- (collation "C", the same on every server), survives and the others are refused. A refused row
+-- that value is refused; otherwise the earliest row (created_at, when the write sets it; NULL last)
+-- survives, ties broken by the lowest (legacy table, legacy key) in byte order (collation "C", the
+-- same on every server), and the others are refused. A refused row
 -- names its survivor (legacy table and key; the canonical id of a target row) in detail.survivor.
 -- The key expressions are evaluated over the written rows (w) and over the target (h) with the same
 -- text, so the comparison is the index's (same expressions, collations, equality operators).
 insert into _pf_new (_legacy_table, _legacy_key, _pk, _reason, _detail)
 with w as materialized (
-    select r._legacy_table, r._legacy_key, r._pk, {r_keys}
-    from (select b._legacy_table, b._legacy_key, b.{pk} as _pk, {keys}, ({predicate}) as _in
+    select r._legacy_table, r._legacy_key, r._pk, r._born, {r_keys}
+    from (select b._legacy_table, b._legacy_key, b.{pk} as _pk, {born} as _born, {keys}, ({predicate}) as _in
           from ({rows}) as b) as r
     where r._in {w_not_null}
 ),
@@ -32,7 +33,7 @@ ranked as (
     from w
     join dup on {w_dup}
     window k as (partition by {w_k_list}
-                 order by w._legacy_table collate "C", w._legacy_key collate "C")
+                 order by w._born nulls last, w._legacy_table collate "C", w._legacy_key collate "C")
 ),
 losers as (  -- held values first; then the duplicates within the write that no target row holds
     select h._legacy_table, h._legacy_key, h._pk, h._holder, null::text as _s_table, null::text as _s_key
