@@ -194,11 +194,15 @@ def main() -> int:
             print(f"\n== {profile}: {r['examples_tried']} examples tried, {r['shrink_steps']} shrink steps, "
                   f"{r['seconds_in_examples']}s in examples")
             if r["violations_seen"]:
-                print("violations seen (examples showing each; numbers masked):")
-                for sig, n in r["violations_seen"].items():
-                    print(f"  {n:3d}  {sig}")
-                    small = r["smallest_example"][sig]
-                    print("       smallest: " + small["case"].replace("\n", "\n       "))
+                print("violations seen (examples showing each; numbers masked), each group with its smallest example:")
+                groups: dict[str, list[str]] = {}
+                for sig in r["violations_seen"]:
+                    groups.setdefault(r["smallest_example"][sig]["case"], []).append(sig)
+                for case, sigs in groups.items():
+                    for sig in sigs:
+                        print(f"  {r['violations_seen'][sig]:3d}  {sig}")
+                    small = r["smallest_example"][sigs[0]]
+                    print("       smallest: " + case.replace("\n", "\n       "))
                     for d in small["resolved"]:
                         print(f"         {d}")
             for f in r["failures"]:

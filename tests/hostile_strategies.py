@@ -17,6 +17,7 @@ name the table and column instead. Kinds:
   numbers with commas/units/ranges, impossible dates, extreme dates (0001-01-01, 9999-12-31,
   infinity, BC, year 20260), numeric NaN/Infinity, time 24:00, JSON of odd shapes, 2-D arrays, ...);
   by default among the columns some transform names (``anywhere`` lifts that);
+* :class:`SetMany` - the same for every k-th row (a column mostly NULL, blank or junk);
 * :class:`DuplicateRow` - the row inserted again with the same id (a repeated key), identical or
   with one column changed;
 * :class:`NullKey` - the row's id set NULL;
@@ -202,6 +203,19 @@ class SetValue:
 
 
 @dataclass
+class SetMany:
+    """The same value in one column of every ``every``-th row (rows in ctid order, starting at
+    ``offset``): a column that is mostly NULL, blank or junk, as a legacy column often is."""
+
+    table: int | str
+    column: int | str
+    every: int
+    offset: int
+    value: Value
+    anywhere: bool = False
+
+
+@dataclass
 class DuplicateRow:
     table: int | str
     row: int
@@ -233,12 +247,14 @@ class DriftColumn:
     junk: str = "abc"
 
 
-Mutation = SetValue | DuplicateRow | NullKey | PointRef | DriftColumn
+Mutation = SetValue | SetMany | DuplicateRow | NullKey | PointRef | DriftColumn
 
 # (a repeated key first: Hypothesis' simplest example, which CI always runs, is then a hostile one)
 mutations: st.SearchStrategy = st.one_of(
     st.builds(DuplicateRow, table=INDEX, row=INDEX, column=INDEX, changed=st.none() | values),
     st.builds(SetValue, table=INDEX, column=INDEX, row=INDEX, value=values, anywhere=st.booleans()),
+    st.builds(SetMany, table=INDEX, column=INDEX, every=st.integers(1, 5), offset=INDEX, value=values,
+              anywhere=st.booleans()),
     st.builds(NullKey, table=INDEX, row=INDEX),
     st.builds(PointRef, table=INDEX, column=INDEX, row=INDEX, target=st.sampled_from(("other", "nothing", "self")),
               other_table=INDEX, other_row=INDEX),
@@ -506,6 +522,21 @@ class Applier:
             v, desc = self.fit(m.value, table, col)
             self._set(table, col, ctid, v)
             return f"set {table}.{col.name} [{col.type}] of row {r} to {desc}"
+        if isinstance(m, SetMany):
+            table = self._pick_table(cat, m.table)
+            cols = [c for c in cat[table] if not c.generated]
+            if not m.anywhere and not isinstance(m.column, str):
+                cols = [c for c in cols if c.name in transform_words()] or cols
+            col = self._pick_col(cols, m.column)
+            every = max(1, m.every)
+            v, desc = self.fit(m.value, table, col)
+            n = self.conn.execute(sql.SQL(
+                """update {t} set {c} = %s::{ty} where ctid in (
+                       select ctid from (select ctid, row_number() over (order by ctid) - 1 as rn from {t}) x
+                       where rn %% %s = %s)""").format(t=self._t(table), c=sql.Identifier(col.name),
+                                                        ty=sql.SQL(col.type)),
+                (v, every, m.offset % every)).rowcount
+            return f"set {table}.{col.name} [{col.type}] of {n} rows (every {every}) to {desc}"
         if isinstance(m, DuplicateRow):
             table = self._pick_table(cat, m.table)
             cols = [c for c in cat[table] if not c.generated]
@@ -668,9 +699,17 @@ _NAME_COL = re.compile(r"^(first_name|last_name|patient_name|customer_name|guard
 PERSON_TABLES = ("patients", "users", "staff")
 
 
+# a name that is only an honorific (a placeholder the legacy app stored) is not a person's name:
+# 'Master' also appears in 'drug master'
+HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "smt", "shri", "sri", "thiru", "tmt", "selvi",
+                        "kumari", "baby", "master", "prof", "sir", "madam", "sister", "brother"})
+
+
 def _name_needle(s: str) -> str | None:
     s = " ".join(s.split())
     if len(s) < 5 or sum(ch.isalpha() for ch in s) < 2:
+        return None
+    if all(w.strip(".").lower() in HONORIFICS for w in s.split()):
         return None
     return s[:40]
 

@@ -31,6 +31,7 @@ it finds. Failure classes it found are pinned below as plain regression tests.
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
@@ -139,3 +140,25 @@ def test_regression_a_watermark_after_year_9999(pg_server_url, stamp):
     assert_invariants(pg_server_url, HostileCase("blueprint", seed=1, scale=20, mutations=[
         SetValue("patients", "updated_at", 3, Value("literal", text=stamp)),
     ]))
+
+
+def null_role_of_a_doctors_login(url: str) -> str:
+    """users.role := NULL for the login (users.id or users.auth_id = doctors.user_id) of one doctor."""
+    with psycopg.connect(url) as conn:
+        n = conn.execute("""update users u set role = null where u.id = (
+                                select l.id from doctors d join users l on l.id = d.user_id or l.auth_id = d.user_id
+                                order by d.id limit 1)""").rowcount
+    assert n == 1
+    return "users.role := NULL for one doctor's login"
+
+
+def test_regression_a_doctor_whose_login_has_no_role(pg_server_url):
+    """Found by the bench on the generator's hostile base (seed 189, scale 40: HOSTILE_NULL_VALUE on
+    users.role), reproduced on the blueprint base by this one change: a doctor whose login
+    (users row) has role NULL is recorded MERGED into the core.staff id of that login, but core.staff
+    consumes users only where ``role <> 'patient'`` (NULL for a NULL role), so that staff row is
+    never written; the doctor's id-map entry points at nothing and core.staff's blocking
+    reconciliation fails ("doctors: 1 of 3 legacy rows neither loaded, merged nor quarantined"),
+    stopping every table downstream of core.staff. Same in the live profile."""
+    assert_invariants(pg_server_url, HostileCase("blueprint", seed=1, scale=20),
+                      prepared=null_role_of_a_doctors_login)

@@ -32,7 +32,7 @@ patients as (
 staff_names as (
     select distinct btrim(u.name) as name
     from stg.users as u
-    where not u._deleted and u.role <> 'patient'
+    where not u._deleted and not etl.is_patient_login(u.role)
 ),
 
 patient_ref as materialized (

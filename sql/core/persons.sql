@@ -4,7 +4,7 @@
 --   * patients: duplicate registrations of one person (same normalized name, same mobile number,
 --     same date of birth) are MERGED into the earliest registration; fabricated names
 --     ('Patient <UHID>') never match anything;
---   * users with role 'patient' are logins of a patient (employee_id = UHID): MERGED into that
+--   * users whose role is 'patient' (etl.is_patient_login) are logins of a patient (employee_id = UHID): MERGED into that
 --     patient's person; other users are staff people (LOADED); staff logins with the same e-mail
 --     (etl.norm_email) and the same normalized name are one person: MERGED into the earliest
 --     (created_at, key);
@@ -70,7 +70,7 @@ doctors as (
 ),
 
 staff_users as (
-    select u.* from users as u where u.role <> 'patient'
+    select u.* from users as u where not etl.is_patient_login(u.role)
 ),
 
 -- the person each login belongs to among the logins: staff logins with the same e-mail and name are
@@ -78,9 +78,9 @@ staff_users as (
 user_survivors as (
     select
         u._key,
-        case when u.role <> 'patient' and u.norm_email is not null and u.norm_name is not null
+        case when not etl.is_patient_login(u.role) and u.norm_email is not null and u.norm_name is not null
              then first_value(u._key) over (
-                 partition by coalesce(u.role <> 'patient' and u.norm_email is not null and u.norm_name is not null, false),
+                 partition by coalesce(not etl.is_patient_login(u.role) and u.norm_email is not null and u.norm_name is not null, false),
                               u.norm_email, u.norm_name
                  order by u.created_at nulls last, u._key)
              else u._key end as survivor_key
@@ -134,7 +134,7 @@ resolved as (
     from users as u
     join _todo as t on t.legacy_table = 'users' and t.key = u._key
     join user_survivors as us on us._key = u._key
-    left join patient_by_uhid as pu on u.role = 'patient' and pu.uhid = u.employee_id
+    left join patient_by_uhid as pu on etl.is_patient_login(u.role) and pu.uhid = u.employee_id
 
     union all
 
@@ -214,7 +214,7 @@ person_data as (
         null::date,
         null::text,
         etl.e164_in(u.phone),
-        case when u.role = 'patient' and u.norm_email like '%%@annam.com' then null else u.norm_email end,
+        case when etl.is_patient_login(u.role) and u.norm_email like '%%@annam.com' then null else u.norm_email end,
         case when u.address is not null then jsonb_build_object('line', u.address) end,
         u.created_at,
         array[]::text[]

@@ -1,5 +1,5 @@
 -- core.staff. Grain: one row per person who works at the facility.
--- Sources: users (staff logins: every role but 'patient'), staff, doctors. The same human appears
+-- Sources: users (staff logins: every login but a patient's, etl.is_patient_login), staff, doctors. The same human appears
 -- in several (Q26); they share one person (core.persons) and so one staff row: the row that owns
 -- the person (a staff login, or a staff row without login) is LOADED, the others MERGED.
 -- department: staff.department_id, else users.department free text matched to the name of a loaded
@@ -18,7 +18,7 @@ with src as (
            u.id as user_id, u.auth_id, u.created_at
     from stg.users as u
     join _todo as t on t.legacy_table = 'users' and t.key = u._key
-    where not u._deleted and u.role <> 'patient'
+    where not u._deleted and not etl.is_patient_login(u.role)
 
     union all
 

@@ -4,7 +4,7 @@
 -- core.staff derives role_id from); an unmapped role keeps that normalized text and is counted as
 -- a WARN. scope from 'map:staff_roles.scope'.
 with legacy_roles as (
-    select etl.norm_key(u.role) as role from stg.users as u where not u._deleted and u.role <> 'patient'
+    select etl.norm_key(u.role) as role from stg.users as u where not u._deleted and not etl.is_patient_login(u.role)
     union
     select etl.norm_key(s.role) from stg.staff as s where not s._deleted
     union

@@ -106,6 +106,19 @@ $$;
 comment on function etl.norm_key(text) is
     'Lookup key of a name or vocabulary value: NFKC, lower case, whitespace collapsed and trimmed (NULL when blank)';
 
+-- A users row is a patient's login when its role is 'patient' (compared by etl.norm_key: ' Patient'
+-- is one too); every other login, a NULL or blank role included, is a staff login. One rule for
+-- core.persons, core.staff, core.staff_roles and clinical.medical_history, so a login is never a
+-- staff member in one table and nobody in another.
+create or replace function etl.is_patient_login(p_role text)
+returns boolean
+language sql
+immutable
+parallel safe
+as $$
+    select coalesce(etl.norm_key(p_role) = 'patient', false)
+$$;
+
 -- A legacy text that is a plain decimal number ('98.6', '-3', '.5'; at most 40 characters), as
 -- numeric; anything else ('abc', '1,200', '120/80 mmHg', '98-99', '1e5', 'NaN', blank, NULL) is
 -- NULL. Never raises: the cast runs only on text the pattern accepts.

@@ -39,7 +39,7 @@ SPECS = [
     ),
     TableSpec(
         "core", "staff",
-        sources=(Source("users", consumes="s.role <> 'patient'"), Source("staff"), Source("doctors")),
+        sources=(Source("users", consumes="not etl.is_patient_login(s.role)"), Source("staff"), Source("doctors")),
         deps=("core.persons", "core.departments", "core.staff_roles"),
         description="Grain: one row per person working at the facility. A staff login, its staff row "
         "and its doctor row are one staff member (the others MERGED). Department from staff.department_id "
