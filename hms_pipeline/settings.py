@@ -140,8 +140,10 @@ class Settings:
     # a legacy table may shrink by this share between snapshots before the backfill refuses to
     # soft-delete (HMS_MAX_SHRINK; --accept-deletions TABLE lets a real purge through)
     max_shrink: float = 0.10
-    # how a snapshot finds changed legacy rows (HMS_CHANGE_DETECTION): "sweep" hashes every row every
-    # run (misses nothing); "watermark" reads rows past the last updated_at/created_at only
+    # how a snapshot finds changed legacy rows (HMS_CHANGE_DETECTION): "sweep" compares every row
+    # every run (misses nothing; on the same database only rows with a new row version, xmin, are
+    # hashed); "hash" hashes every row every run; "watermark" reads rows past the last
+    # updated_at/created_at only
     change_detection: str = "sweep"
 
     def table(self, variable: str) -> TableName:
@@ -185,8 +187,8 @@ def load_settings(env: dict[str, str] | None = None, dotenv_path: Path | None = 
                             "(the generator would drop it, the backfill would read the target as its source)")
 
     change_detection = get("HMS_CHANGE_DETECTION", "sweep")
-    if change_detection not in ("sweep", "watermark"):
-        raise SettingsError(f"HMS_CHANGE_DETECTION={change_detection!r} is not 'sweep' or 'watermark'")
+    if change_detection not in ("sweep", "hash", "watermark"):
+        raise SettingsError(f"HMS_CHANGE_DETECTION={change_detection!r} is not 'sweep', 'hash' or 'watermark'")
 
     max_shrink_text = get("HMS_MAX_SHRINK", "0.10")
     try:

@@ -36,7 +36,7 @@ EXCLUDED_TABLES: dict[str, str] = {
 }
 WATERMARK_COLUMNS = ("updated_at", "created_at")
 WATERMARK_OVERLAP = dt.timedelta(minutes=10)
-ENGINE_COLUMNS = ("_key", "_hash", "_change_seq", "_deleted")
+ENGINE_COLUMNS = ("_key", "_hash", "_change_seq", "_deleted", "_xmin")
 _TYPE_RE = re.compile(r"^[a-z][a-z0-9 _(),\[\]]*$")
 
 SESSION_SETTINGS = "set local timezone = 'UTC'; set local datestyle = 'ISO, YMD'; set local extra_float_digits = 1"
@@ -219,6 +219,7 @@ def ensure_stage_table(conn: psycopg.Connection, table: LegacyTable, *, compare_
         sql.SQL("_hash text not null"),
         sql.SQL("_change_seq bigint not null"),
         sql.SQL("_deleted boolean not null default false"),
+        sql.SQL("_xmin bigint"),
     ]
     conn.execute(sql.SQL("create table {} ({})").format(_stg(table.name), sql.SQL(", ").join(defs)))
     conn.execute(
@@ -263,6 +264,49 @@ def _merge_rows(conn: psycopg.Connection, table: LegacyTable, source: sql.Compos
         stg=_stg(table.name), cols=col_list, src_cols=src_cols, key=sql.Identifier(table.key_column),
         source=source, updates=updates,
     )
+    return conn.execute(stmt).rowcount
+
+
+_SWEEP = """
+with c as materialized (
+    select l.*, md5(l::text) as _hash, l.xmin::text::bigint as _xmin
+    from {legacy} as l
+    where not exists (select 1 from {stg} as s
+                      where s._key = l.{key}::text and s._xmin = l.xmin::text::bigint and not s._deleted)
+),
+touched as (  -- a new row version with the same content (a touch, a no-op UPDATE): remember its xmin
+    update {stg} as s set _xmin = c._xmin
+    from c
+    where s._key = c.{key}::text and s._hash = c._hash and not s._deleted
+)
+insert into {stg} ({cols}, _key, _hash, _xmin, _change_seq, _deleted)
+select {src_cols}, c.{key}::text, c._hash, c._xmin, nextval('etl.stage_seq'), false
+from c
+where not exists (select 1 from {stg} as s where s._key = c.{key}::text and s._hash = c._hash and not s._deleted)
+on conflict (_key) do update
+set {updates}, _hash = excluded._hash, _xmin = excluded._xmin, _change_seq = excluded._change_seq, _deleted = false
+"""
+
+
+def has_row_versions(conn: psycopg.Connection, schema: str, table: LegacyTable) -> bool:
+    """The legacy table is a heap table (plain or partitioned) whose rows carry ``xmin``."""
+    kind = conn.execute("select relkind::text from pg_class where oid = to_regclass(%s)",
+                        (sql.Identifier(schema, table.name).as_string(conn),)).fetchone()
+    return kind is not None and kind[0] in ("r", "p")
+
+
+def _sweep_row_versions(conn: psycopg.Connection, schema: str, table: LegacyTable) -> int:
+    """Same-database sweep narrowed by row versions: a legacy row whose ``xmin`` (the transaction
+    that wrote this version of it) equals the one recorded at its last staging is the same row
+    version, so its content cannot have changed; only the other rows are hashed and compared. Any
+    INSERT or UPDATE, whatever it does to ``updated_at``, writes a new row version with a new xmin;
+    a dump/restore or a VACUUM FULL of the legacy side only makes every row look new once (hashed,
+    found equal, its xmin remembered). Returns the rows whose content changed."""
+    cols = [sql.Identifier(c) for c in table.column_names]
+    stmt = sql.SQL(_SWEEP).format(
+        legacy=sql.Identifier(schema, table.name), stg=_stg(table.name), key=sql.Identifier(table.key_column),
+        cols=sql.SQL(", ").join(cols), src_cols=_staged_values(table),
+        updates=sql.SQL(", ").join(sql.SQL("{} = excluded.{}").format(c, c) for c in cols))
     return conn.execute(stmt).rowcount
 
 
@@ -490,9 +534,11 @@ class Guard:
 
     max_shrink: float = DEFAULT_MAX_SHRINK
     accept_deletions: frozenset[str] = frozenset()
-    # "sweep": every snapshot hashes every legacy row and compares with the staged hash (finds a
-    # backdated insert, an update that kept updated_at, a delete hidden by an insert); "watermark":
-    # only rows whose updated_at/created_at moved past the last snapshot (minus an overlap) are read.
+    # "sweep": every snapshot compares every legacy row with its staged copy (finds a backdated
+    # insert, an update that kept updated_at, a delete hidden by an insert); on the same database
+    # only rows whose row version (xmin) changed since their last staging are hashed, and a full
+    # refresh hashes them all. "hash": every row hashed every run. "watermark": only rows whose
+    # updated_at/created_at moved past the last snapshot (minus an overlap) are read.
     change_detection: str = "sweep"
 
 
@@ -576,7 +622,9 @@ def _stage_all(lconn: psycopg.Connection, conn: psycopg.Connection, schema: str,
     counts = guard_deletions(lconn, conn, schema, tables, absent_tables(tables, names), guard or Guard())
     marks = {} if full else _watermarks(conn)
     result: dict[str, dict] = {}
-    sweep = (guard or Guard()).change_detection == "sweep"
+    detection = (guard or Guard()).change_detection
+    sweep = detection in ("sweep", "hash")
+    versions = detection == "sweep"  # "hash": every row hashed every run (no row-version narrowing)
     for table in tables:
         recreated = ensure_stage_table(conn, table)
         since = None if (full or recreated or sweep) else marks.get(table.name)
@@ -586,7 +634,9 @@ def _stage_all(lconn: psycopg.Connection, conn: psycopg.Connection, schema: str,
         elif recreated or _stage_empty(conn, table):
             changed, deleted = _load_empty(lconn, conn, schema, table), 0
         else:
-            if lconn is conn and since is None:  # a whole-table sweep: compare straight from the legacy table
+            if lconn is conn and since is None and not full and versions and has_row_versions(conn, schema, table):
+                changed = _sweep_row_versions(conn, schema, table)
+            elif lconn is conn and since is None:  # a whole-table sweep: compare straight from the legacy table
                 changed = _merge_rows(conn, table, sql.SQL("({})").format(_legacy_select(schema, table, sql.SQL("true"))))
             else:
                 _fill_candidates(lconn, conn, schema, table, _candidate_filter(table, since))

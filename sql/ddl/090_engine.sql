@@ -9,6 +9,8 @@
 --   _hash text              md5 of the legacy row, to tell a real change from a touch
 --   _change_seq bigint      etl.stage_seq value of the last change (insert, update or delete)
 --   _deleted boolean        the legacy row disappeared (its canonical rows get soft-deleted)
+--   _xmin bigint            the legacy row version (xmin) last staged, same-database sweeps only:
+--                           a row whose xmin is unchanged is not hashed again (engine/staging.py)
 create schema if not exists stg;
 -- etl: the engine's own state (kept apart from the blueprint's schemas).
 create schema if not exists etl;

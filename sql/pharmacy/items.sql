@@ -51,7 +51,7 @@ with recursive medications as (
     select
         'medications'::text as legacy_table,
         s._key as legacy_key,
-        to_jsonb(s) - array['_key', '_hash', '_change_seq', '_deleted'] as j
+        to_jsonb(s) - array['_key', '_hash', '_change_seq', '_deleted', '_xmin'] as j
     from stg.medications as s
     where not s._deleted
 ),
@@ -60,7 +60,7 @@ medicines as (
     select
         'medicines'::text as legacy_table,
         s._key as legacy_key,
-        to_jsonb(s) - array['_key', '_hash', '_change_seq', '_deleted'] as j
+        to_jsonb(s) - array['_key', '_hash', '_change_seq', '_deleted', '_xmin'] as j
     from stg.medicines as s
     where not s._deleted
 ),
