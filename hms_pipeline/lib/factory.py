@@ -8,7 +8,9 @@ A canonical table is its name in three places that mirror each other:
 
 :func:`table_definitions` turns a schema's specs into one asset per table, each with every check a
 canonical table has: ``reconciliation`` (blocking), ``warnings`` (never blocking) and
-``expectations`` (the GX suite; blocking when it has ERROR expectations). A spec whose transform or
+``expectations`` (the GX suite; blocking when it has ERROR expectations), and one blocking
+``conservation_<name>`` per file in ``sql/<schema>/<table>.checks/`` (money and stock identities,
+:mod:`hms_pipeline.engine.conservation`). A spec whose transform or
 suite file is missing fails here, when the definitions load, naming the file to add.
 """
 
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from hms_pipeline.engine import conservation
 from hms_pipeline.engine.reconcile import reconcile_or_reuse
 from hms_pipeline.engine.scripted import apply_script, reconcile_script
 from hms_pipeline.engine.spec import TableSpec
@@ -55,8 +58,11 @@ def transform_params(hms_db: HmsDatabaseResource) -> dict:
     return {"facility_name": s.facility_name, "facility_tz": s.facility_timezone}
 
 
-def _check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+def _check_specs(key: dg.AssetKey, spec: TableSpec) -> list[dg.AssetCheckSpec]:
     return [
+        *(dg.AssetCheckSpec(conservation.check_name(p), asset=key, blocking=True,
+                            description=conservation.description(p))
+          for p in conservation.check_files(spec)),
         dg.AssetCheckSpec(
             RECONCILIATION, asset=key, blocking=True,
             description="every consumed legacy row is loaded, merged or quarantined; no live row points at "
@@ -86,6 +92,8 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
     sources = ", ".join(spec.source_names) or "settings only"
     description = f"{spec.description.strip()}\n\nLegacy sources: {sources}. Transform: `{_relative(transform)}`."
     refs = [dg.LocalFileCodeReference(file_path=str(transform), label="transform (SQL)")]
+    refs += [dg.LocalFileCodeReference(file_path=str(p), label=f"{conservation.check_name(p)} (SQL)")
+             for p in conservation.check_files(spec)]
     suite = suite_path(spec.name, expectations_root)
     if suite.is_file():
         refs.append(dg.LocalFileCodeReference(file_path=str(suite), label="expectation suite (GX)"))
@@ -102,7 +110,7 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
             "dagster/code_references": dg.CodeReferencesMetadataValue(code_references=refs),
             TRANSFORM_METADATA: _relative(transform),
         },
-        check_specs=_check_specs(key),
+        check_specs=_check_specs(key, spec),
     )
     def _asset(context: dg.AssetExecutionContext, hms_db: HmsDatabaseResource, backfill_options: BackfillOptions):
         full = backfill_options.full_refresh
@@ -118,6 +126,7 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
                                     row_rules=rules)
                 idle = not full and stats.todo == 0 and not something_written(conn, context.run_id)
                 recon = reconcile_or_reuse(conn, spec, context.run_id, idle=idle)
+            conserved = conservation.run_checks(conn, spec)
         context.log.info(
             "%s: %d candidates, %d written, %d unchanged, %d merged, %d quarantined, %d soft-deleted in %.2fs",
             spec.name, stats.candidates, stats.written, stats.unchanged, stats.merged, stats.quarantined,
@@ -141,6 +150,19 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
                 "reconciliation": dg.MetadataValue.md(recon.markdown()),
             },
             check_results=[
+                *(dg.AssetCheckResult(
+                    check_name=c.name,
+                    passed=c.ok,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    description=c.summary(),
+                    metadata={
+                        "subjects": dg.MetadataValue.int(c.subjects),
+                        "violations": dg.MetadataValue.int(c.violations),
+                        "expected_total": dg.MetadataValue.float(float(c.expected_total)),
+                        "actual_total": dg.MetadataValue.float(float(c.actual_total)),
+                        "violating_subjects": dg.MetadataValue.json(c.sample),
+                    },
+                ) for c in conserved),
                 dg.AssetCheckResult(
                     check_name=RECONCILIATION,
                     passed=recon.ok,
