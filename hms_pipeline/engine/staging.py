@@ -433,7 +433,13 @@ def _load_empty(lconn: psycopg.Connection, conn: psycopg.Connection, schema: str
     all in one statement with the indexes built afterwards (:mod:`hms_pipeline.engine.bulk`),
     straight from the legacy table on the same database, through COPY from another server."""
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names)
-    if lconn is conn:
+    xmin = sql.SQL("null::bigint")
+    if lconn is conn and table.keyed and has_row_versions(conn, schema, table):
+        # the row versions too, so the first sweep after a load hashes nothing that did not change
+        source = sql.SQL("(select l.*, md5(l::text) as _hash, l.xmin::text::bigint as _xmin from {} as l)").format(
+            sql.Identifier(schema, table.name))
+        xmin = sql.SQL("c._xmin")
+    elif lconn is conn:
         source = sql.SQL("({})").format(_legacy_select(schema, table, sql.SQL("true")))
     else:
         _fill_candidates(lconn, conn, schema, table, sql.SQL("true"))
@@ -442,10 +448,10 @@ def _load_empty(lconn: psycopg.Connection, conn: psycopg.Connection, schema: str
     deferred = bulk.defer(conn, f"stg.{table.name}", keep_unique=False) if rows >= bulk.min_rows() else None
     written = conn.execute(
         sql.SQL(
-            """insert into {stg} ({cols}, _key, _hash, _change_seq, _deleted)
-               select {src_cols}, c.{key}::text, c._hash, nextval('etl.stage_seq'), false from {source} as c"""
+            """insert into {stg} ({cols}, _key, _hash, _xmin, _change_seq, _deleted)
+               select {src_cols}, c.{key}::text, c._hash, {xmin}, nextval('etl.stage_seq'), false from {source} as c"""
         ).format(stg=_stg(table.name), cols=cols, key=sql.Identifier(table.key_column), source=source,
-                 src_cols=_staged_values(table))
+                 src_cols=_staged_values(table), xmin=xmin)
     ).rowcount
     if deferred is not None:
         bulk.restore(conn, deferred)
