@@ -14,7 +14,8 @@ CHECK_VIOLATION     a CHECK constraint's own expression (``pg_get_expr(conbin)``
                     passes, as in Postgres). Generated columns are computed from their generation
                     expression first, so a CHECK or a typmod on them is checked too
 ORPHAN_FK           a foreign key whose columns are set has no parent row, or only a soft-deleted one
-                    (the parent must be live); a self-reference may find its parent in the same write
+                    (the parent must be live; of an append-only table, only exist); a self-reference
+                    may find its parent in the same write
 DUPLICATE_KEY       a UNIQUE constraint or unique index (partial: its predicate; expression: its
                     expressions; NULLs never conflict unless NULLS NOT DISTINCT) is violated among the
                     rows written, or by a row already in the target (live or soft-deleted: the index
@@ -356,7 +357,9 @@ def foreign_keys(conn: psycopg.Connection, t: Target, cat: Catalog) -> int:
             continue  # a column the write does not set
         w = [sql.SQL("w.{}").format(ident(c)) for c in fk.columns]
         match = sql.SQL(" and ").join(sql.SQL("p.{} = {}").format(ident(pc), wc) for pc, wc in zip(fk.parent_columns, w))
-        live = sql.SQL(" and p.deleted_at is null") if fk.parent_soft_deletes else sql.SQL("")
+        # an append-only table's rows keep (and its reversals name) a parent soft-deleted since
+        live = (sql.SQL(" and p.deleted_at is null") if fk.parent_soft_deletes and not t.append_only
+                else sql.SQL(""))
         missing = sql.SQL("not exists (select 1 from {} as p where {}{})").format(
             ident(fk.parent_schema, fk.parent_table), match, live)
         if fk.parent == t.name:  # self-reference: the parent may be written in this same step

@@ -7,7 +7,8 @@ matching the source's ``consumes`` predicate):
          + covered only by an unresolved quarantine entry
     missing = seen rows with neither        -> must be 0
 
-plus FK integrity of what was written: no live row of the table points at a soft-deleted parent.
+plus FK integrity of what was written: no live row of the table points at a soft-deleted parent
+(except in an append-only table, whose rows keep the parent they were written with).
 """
 
 from __future__ import annotations
@@ -160,7 +161,10 @@ def reconcile(conn: psycopg.Connection, spec: TableSpec) -> Reconciliation:
         figures.append(SourceFigures(src.legacy_table, seen, loaded, merged, quarantined, missing, reasons))
 
     fk_violations = {}
-    for col, parent, parent_col in conn.execute(_FKS, (spec.name,)).fetchall():
+    # an append-only table (an immutable ledger) keeps the parents its rows were written with: a live
+    # row pointing at a parent soft-deleted since is history, not a dangling reference
+    fks = [] if spec.append_only else conn.execute(_FKS, (spec.name,)).fetchall()
+    for col, parent, parent_col in fks:
         if "deleted_at" not in columns or "deleted_at" not in {r[0] for r in conn.execute(
                 "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0", (parent,))}:
             continue

@@ -44,6 +44,17 @@ class TableSpec:
     # "script": the SQL file writes the table itself (reference data such as ref.codes, see
     # hms_pipeline.engine.scripted).
     kind: str = "select"
+    # Materialized views over this table ("schema.view", each with the unique index a concurrent
+    # refresh needs), refreshed concurrently at the end of the table's transaction when it wrote
+    # or soft-deleted rows (so a view is never behind the committed table, and a run that changes
+    # nothing refreshes nothing).
+    refreshes: tuple[str, ...] = ()
+    # An append-only table (an immutable ledger): a row once written is never changed or soft-deleted
+    # (its own trigger refuses it); the transform emits every stored row again unchanged and adds
+    # rows (a correction is a new row). Such a row keeps the parent it was written with, and a
+    # reversal must name that parent: the pre-flight accepts a soft-deleted parent (it must exist)
+    # and reconciliation does not count a live row pointing at one.
+    append_only: bool = False
     # Explicit transform file (tests, or a table whose SQL lives elsewhere); default sql/<schema>/<table>.sql
     transform_path: Path | None = None
 

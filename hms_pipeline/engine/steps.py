@@ -88,6 +88,7 @@ class Target:
     columns: tuple[str, ...]  # writable (not generated) columns, in table order
     cand_columns: tuple[str, ...]
     merges: bool = True
+    append_only: bool = False  # TableSpec.append_only: a parent may be soft-deleted (history)
 
     @property
     def ident(self) -> sql.Identifier:
@@ -109,7 +110,7 @@ class Target:
         return [c for c in self.data_cols if c not in (self.pk, "created_at")]
 
 
-def describe(conn: psycopg.Connection, name: str, *, merges: bool = True) -> Target:
+def describe(conn: psycopg.Connection, name: str, *, merges: bool = True, append_only: bool = False) -> Target:
     """The :class:`Target` of ``name`` for the ``_cand`` of this transaction; raises
     :class:`TransformError` when the candidates lack the engine's columns or the primary key."""
     cand_cols = [d.name for d in conn.execute("select * from _cand limit 0").description]
@@ -117,7 +118,7 @@ def describe(conn: psycopg.Connection, name: str, *, merges: bool = True) -> Tar
     if missing:
         raise TransformError(f"transform for {name} does not return {sorted(missing)}", table=name)
     columns, pk = target_columns(conn, name)
-    target = Target(name, pk, tuple(columns), tuple(cand_cols), merges)
+    target = Target(name, pk, tuple(columns), tuple(cand_cols), merges, append_only)
     if pk not in target.data_cols:
         raise TransformError(f"transform for {name} does not return its primary key {pk}", table=name)
     return target

@@ -20,7 +20,9 @@
    - **upsert**: insert new rows, update only rows that really differ (so a no-change run writes
      nothing and ``updated_at`` does not move), un-delete rows that came back;
    - **provenance**: every loaded or merged legacy key in ``ops.legacy_id_map``;
-   - **soft-delete**: canonical rows whose legacy row disappeared (or no longer loads).
+   - **soft-delete**: canonical rows whose legacy row disappeared (or no longer loads);
+   - **refresh**: when rows were written, the materialized views over the table
+     (``TableSpec.refreshes``, e.g. "view".stock_on_hand over pharmacy.inventory_txns), concurrently.
 4. Remember the applied sequence and the run's figures.
 
 A crash anywhere rolls the whole table back; the next run redoes it from the same ``_todo``. A
@@ -199,6 +201,8 @@ def apply_table(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, full:
             _apply_candidates(conn, spec, run_id, params or {}, stats, row_rules)
             if not spec.merges:
                 conn.execute("drop view _ok")  # a temp view outlives the transaction; _cand does not
+            if stats.written + stats.soft_deleted > 0:
+                _refresh_views(conn, spec, stats)
             fault_point(spec.name)
         # after the transform's own resolve step: legacy rows and values staging set aside
         stats.quarantined += quarantine_staging_rejects(conn, spec, run_id)
@@ -226,6 +230,17 @@ def apply_table(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, full:
     return stats
 
 
+def _refresh_views(conn: psycopg.Connection, spec: TableSpec, stats: ApplyStats) -> None:
+    """Refresh the materialized views over the table (``spec.refreshes``) concurrently, inside the
+    table's transaction: readers keep the old contents until it commits with the rows."""
+    for view in spec.refreshes:
+        began = time.monotonic()
+        schema, name = view.split(".")
+        guarded(spec.name, f"refresh {view}", conn.execute,
+                sql.SQL("refresh materialized view concurrently {}").format(sql.Identifier(schema, name)))
+        stats.step_seconds[f"refresh {view}"] = round(time.monotonic() - began, 3)
+
+
 def _apply_candidates(conn: psycopg.Connection, spec: TableSpec, run_id: str, params: dict, stats: ApplyStats,
                       row_rules: Sequence[Any] = ()) -> None:
     """The steps of the module doc over this transaction's ``_todo``; figures go to ``stats``."""
@@ -240,7 +255,7 @@ def _apply_candidates(conn: psycopg.Connection, spec: TableSpec, run_id: str, pa
 
     bound = {"run_id": run_id, **spec.extra_params, **params}
     step(f"transform {spec.sql_path.name}", steps.load_candidates, conn, spec.sql_path, bound)
-    t = step("describe", steps.describe, conn, name, merges=spec.merges)
+    t = step("describe", steps.describe, conn, name, merges=spec.merges, append_only=spec.append_only)
     step("disposition", steps.disposition, conn, t)
     checked = step("preflight", preflight_step.preflight, conn, t, row_rules)
     stats.preflight_seconds = stats.step_seconds["preflight"]
