@@ -118,9 +118,50 @@ create or replace trigger trg_batches_expiry
     before insert on pharmacy.batches
     for each row execute function pharmacy.check_batch_expiry();
 
+-- pharmacy.batches: what the legacy batch holds, the new system needs and the blueprint's key
+-- columns lack (issue #17, sql/pharmacy/batches.sql). ADD COLUMN IF NOT EXISTS: a database created
+-- before these columns gets them.
+--   received_on        the receipt date: the date of the batch's opening balance in the ledger;
+--   unit               the unit of initial_qty and of every ledger quantity of the batch: 'unit' (the
+--                      smallest dispensing unit: a tablet, a bottle) or 'pack' (a batch received in
+--                      packs before the 2026-02-27 cut-over whose pack size is unknown, Q9);
+--   pack_size          units per pack (legacy notes 'pack of N'; NULL unknown);
+--   legacy_attributes  the legacy values without a column, for the compatibility layer: prices (per
+--                      pack), supplier, purchase, the raw quantities and their unit, status flags,
+--                      legacy code, notes.
+alter table pharmacy.batches add column if not exists received_on date;
+alter table pharmacy.batches add column if not exists unit text check (unit in ('unit', 'pack'));
+alter table pharmacy.batches add column if not exists pack_size integer check (pack_size > 0);
+alter table pharmacy.batches add column if not exists legacy_attributes jsonb;
+
+comment on column pharmacy.batches.unit is
+    'Unit of initial_qty and of the batch''s ledger quantities: unit (smallest dispensing unit) or pack (pack size unknown)';
+comment on column pharmacy.batches.pack_size is 'Units per pack (legacy medicine_batches.notes ''pack of N''); NULL unknown';
+
+-- Packs and units (Q9), one definition for the transforms (sql/pharmacy/batches.sql,
+-- inventory_txns.sql) and their conservation checks: the legacy purchase trigger counted packs
+-- until this date and units (packs x pack size) from it on. A batch received before it holds
+-- received_quantity and current_quantity in packs; so does a 'purchase' ledger row dated before it.
+create or replace function pharmacy.pack_cutover()
+returns date
+language sql
+immutable
+parallel safe
+as $$ select date '2026-02-27' $$;
+
+-- The pack size a legacy batch's notes state ('... | pack of 10'): units per pack, NULL when the
+-- notes state none (or 0). Never raises (at most 6 digits are read).
+create or replace function pharmacy.pack_size_of(p_notes text)
+returns integer
+language sql
+immutable
+parallel safe
+as $$ select nullif((regexp_match(p_notes, 'pack of ([0-9]{1,6})(?![0-9])', 'i'))[1]::integer, 0) $$;
+
 -- Grain: one row per stock movement (immutable ledger, principle 4): GRN receipts and opening
 -- balances, adjustments, issues, dispenses, returns; qty is signed. Stock is derived by
--- "view".stock_on_hand. Corrections are new rows (or soft-deletes), never edits of qty.
+-- "view".stock_on_hand. Corrections are new rows (an ADJUST), never edits: trg_inventory_txns_immutable
+-- below refuses UPDATE, DELETE and TRUNCATE.
 create table if not exists pharmacy.inventory_txns (
     txn_id uuid primary key default gen_random_uuid(),
     item_id uuid references pharmacy.items (item_id),
@@ -145,6 +186,42 @@ create index if not exists idx_inventory_txns_facility_id on pharmacy.inventory_
 create or replace trigger trg_set_updated_at
     before update on pharmacy.inventory_txns
     for each row execute function ops.set_updated_at();
+
+-- pharmacy.inventory_txns: the legacy ledger row's values without a column (legacy type and signed
+-- quantity, unit price, the total recomputed, references and notes; NULL on the opening balances
+-- and adjustments the migration derives), kept for the compatibility layer (issue #17).
+alter table pharmacy.inventory_txns add column if not exists legacy_attributes jsonb;
+
+-- The ledger is immutable: a row, once written, is never changed or removed (a correction is a new
+-- ADJUST row; soft-deleting a movement would change stock as silently as an edit). UPDATE and
+-- DELETE are refused row by row, TRUNCATE per statement, for every role (only disabling the trigger,
+-- which needs the table's owner, gets past it). The message names the table and the rule, never a
+-- value. The migration's re-runs write nothing here: the engine updates a row only when it differs
+-- (sql/pharmacy/inventory_txns.sql re-emits stored rows unchanged).
+create or replace function pharmacy.refuse_ledger_change()
+returns trigger
+language plpgsql
+as $$
+begin
+    raise exception 'pharmacy.inventory_txns: % refused; rule: the stock ledger is immutable (post a correcting ADJUST row instead)',
+            tg_op
+        using errcode = 'restrict_violation',
+              schema = 'pharmacy',
+              table = 'inventory_txns',
+              constraint = 'inventory_txns_immutable',
+              hint = 'Stock corrections are new ledger rows (txn_type ADJUST).';
+end;
+$$;
+
+comment on function pharmacy.refuse_ledger_change() is
+    'BEFORE UPDATE/DELETE/TRUNCATE on pharmacy.inventory_txns: the ledger is immutable (restrict_violation)';
+
+create or replace trigger trg_inventory_txns_immutable
+    before update or delete on pharmacy.inventory_txns
+    for each row execute function pharmacy.refuse_ledger_change();
+create or replace trigger trg_inventory_txns_no_truncate
+    before truncate on pharmacy.inventory_txns
+    for each statement execute function pharmacy.refuse_ledger_change();
 
 -- Grain: one row per prescription written during an encounter.
 create table if not exists pharmacy.prescriptions (
@@ -206,6 +283,37 @@ create index if not exists idx_dispenses_dispensed_by on pharmacy.dispenses (dis
 create or replace trigger trg_set_updated_at
     before update on pharmacy.dispenses
     for each row execute function ops.set_updated_at();
+
+-- Prescriptions, lines and dispenses: what the legacy rows hold, the new system needs and the
+-- blueprint's key columns lack (issue #17; sql/pharmacy/prescriptions.sql, rx_lines.sql,
+-- dispenses.sql). Statuses are one vocabulary each (ref.codes map:prescriptions.status,
+-- map:prescription_items.status in sql/ref/codes.d/pharmacy_rx.sql; an unknown legacy status is
+-- NULL with a WARN). ADD COLUMN IF NOT EXISTS: a database created before these columns gets them.
+--   prescriptions  rx_number: the 'RX...' number printed on the prescription and quoted at the
+--                  counter (indexed, not unique: a legacy repeat loads and stays findable);
+--                  status; instructions, diagnosis, notes: the prescriber's text, printed with it.
+--   rx_lines       qty: the prescribed quantity (dispensing is measured against it); status.
+--   all three      legacy_attributes: the legacy values without a column (prices, the line's own
+--                  dispensing counters, billing acknowledgements, ...) for the compatibility layer.
+alter table pharmacy.prescriptions add column if not exists rx_number text;
+alter table pharmacy.prescriptions add column if not exists status text
+    check (status in ('ACTIVE', 'PARTIAL', 'DISPENSED', 'COMPLETED', 'CANCELLED'));
+alter table pharmacy.prescriptions add column if not exists instructions text;
+alter table pharmacy.prescriptions add column if not exists diagnosis text;
+alter table pharmacy.prescriptions add column if not exists notes text;
+alter table pharmacy.prescriptions add column if not exists legacy_attributes jsonb;
+create index if not exists idx_prescriptions_rx_number on pharmacy.prescriptions (rx_number);
+alter table pharmacy.rx_lines add column if not exists qty numeric(12,3);
+alter table pharmacy.rx_lines add column if not exists status text
+    check (status in ('PENDING', 'PARTIAL', 'DISPENSED', 'CANCELLED'));
+alter table pharmacy.rx_lines add column if not exists legacy_attributes jsonb;
+alter table pharmacy.dispenses add column if not exists legacy_attributes jsonb;
+
+comment on column pharmacy.prescriptions.rx_number is
+    'The legacy prescription number (''RX'' + 6 + 3 digits), as printed and quoted; not unique';
+comment on column pharmacy.rx_lines.qty is 'Prescribed quantity (legacy prescription_items.quantity), > 0 or NULL';
+comment on column pharmacy.rx_lines.instructions is
+    'Line instructions as written, less the parts moved to a column (''Frequency: ...'' when it fills or repeats frequency)';
 
 -- === Drug master normalization (sql/pharmacy/items.sql) ==========================================
 -- One expression each (SQL, inlined by the planner) or plpgsql where a value is used twice. Never
