@@ -110,27 +110,38 @@ BLUEPRINT_COLUMNS: dict[str, dict[str, str]] = {
     "pharmacy.batches": {
         "batch_id": "uuid not null", "item_id": "uuid", "batch_no": "text", "expiry": "date",
         "initial_qty": "numeric(12,3)",
+        # beyond the blueprint's key columns: receipt, unit and pack size (packs vs units, Q9), the
+        # rest kept for the compatibility layer (050_pharmacy.sql)
+        "received_on": "date", "unit": "text", "pack_size": "integer", "legacy_attributes": "jsonb",
     },
     "pharmacy.inventory_txns": {
         "txn_id": "uuid not null", "item_id": "uuid", "batch_id": "uuid", "facility_id": "uuid",
         "txn_type": "text", "qty": "numeric(12,3)", "unit": "text", "ref_table": "text", "ref_id": "uuid",
         "occurred_at": TSTZ,
+        "legacy_attributes": "jsonb",  # beyond the blueprint, as above
     },
     "pharmacy.prescriptions": {
         "rx_id": "uuid not null", "encounter_id": "uuid", "prescribed_by": "uuid",
         "prescribed_at": f"{TSTZ} not null",
+        # beyond the blueprint's key columns: what the legacy prescription holds and the new system
+        # needs, and the rest kept for the compatibility layer (050_pharmacy.sql)
+        "rx_number": "text", "status": "text", "instructions": "text", "diagnosis": "text", "notes": "text",
+        "legacy_attributes": "jsonb",
     },
     "pharmacy.rx_lines": {
         "rx_line_id": "uuid not null", "rx_id": "uuid", "item_id": "uuid", "dose": "text",
         "frequency": "text", "duration": "text", "route": "text", "instructions": "text",
+        "qty": "numeric(12,3)", "status": "text", "legacy_attributes": "jsonb",  # beyond the blueprint, as above
     },
     "pharmacy.dispenses": {
         "dispense_id": "uuid not null", "rx_line_id": "uuid", "batch_id": "uuid", "qty": "numeric(12,3)",
         "dispensed_at": TSTZ, "dispensed_by": "uuid",
+        "legacy_attributes": "jsonb",  # beyond the blueprint, as above
     },
     # billing
     "billing.fee_schedules": {
         "fee_id": "uuid not null", "department_id": "uuid", "code": "text", "name": "text not null",
+        "category": "text",
     },
     "billing.fee_rates": {
         "rate_id": "uuid not null", "fee_id": "uuid", "unit": "text", "price": "numeric(12,2)",
@@ -144,6 +155,8 @@ BLUEPRINT_COLUMNS: dict[str, dict[str, str]] = {
     "billing.invoices": {
         "invoice_id": "uuid not null", "patient_id": "uuid", "encounter_id": "uuid", "admission_id": "uuid",
         "status": "text", "issued_at": TSTZ, "due_amount": "numeric(14,2)", "paid_amount": "numeric(14,2)",
+        "invoice_no": "text", "bill_type": "text", "buyer_type": "text", "discount_amount": "numeric(14,2)",
+        "tax_amount": "numeric(14,2)", "legacy_attributes": "jsonb",
     },
     "billing.invoice_lines": {
         "line_id": "uuid not null", "invoice_id": "uuid", "charge_id": "uuid", "description": "text",
@@ -268,10 +281,16 @@ CHECKS: dict[tuple[str, str], set[str] | str] = {
     ("clinical.lab_order_items", "status"): {"ORDERED", "COLLECTED", "PROCESSING", "RESULTED", "CANCELLED"},
     ("pharmacy.inventory_txns", "txn_type"): {"GRN", "ADJUST", "ISSUE", "DISPENSE", "RETURN"},
     ("pharmacy.inventory_txns", "qty"): "qty<>0",
+    ("pharmacy.batches", "unit"): {"unit", "pack"},
+    ("pharmacy.batches", "pack_size"): "pack_size>0",
     ("pharmacy.dispenses", "qty"): "qty>0",
+    ("pharmacy.prescriptions", "status"): {"ACTIVE", "PARTIAL", "DISPENSED", "COMPLETED", "CANCELLED"},
+    ("pharmacy.rx_lines", "status"): {"PENDING", "PARTIAL", "DISPENSED", "CANCELLED"},
     ("billing.charges", "qty"): "qty>0",
     ("billing.charges", "unit_price"): "unit_price>=0",
     ("billing.invoices", "status"): {"DRAFT", "ISSUED", "PAID", "VOID"},
+    ("billing.invoices", "bill_type"): {"OP", "PHARMACY", "LAB", "RADIOLOGY", "IP", "DISCHARGE", "OTHER"},
+    ("billing.invoices", "buyer_type"): {"PATIENT", "WALK_IN", "STAFF_SELF"},
     ("billing.payments", "amount"): "amount>0",
     ("ops.legacy_id_map", "disposition"): {"LOADED", "MERGED"},
 }

@@ -60,14 +60,24 @@ def test_definitions_snapshot(snapshot):
 
 
 def test_every_canonical_asset_has_all_its_checks():
-    """Independent of the snapshot: the factory gives every canonical table its three checks."""
+    """Independent of the snapshot: the factory gives every canonical table its three checks, plus
+    one blocking ``conservation_<name>`` per file in ``sql/<schema>/<table>.checks/``."""
+    from hms_pipeline.paths import SQL_DIR
+
     graph = defs.resolve_asset_graph()
     canonical = [s for s in defs.resolve_all_asset_specs()
                  if s.group_name in ("core", "clinical", "inpatient", "pharmacy", "billing", "ref")]
     assert canonical
+    conserving = 0
     for spec in canonical:
+        schema, table = spec.key.path
+        files = sorted((SQL_DIR / schema / f"{table}.checks").glob("*.sql"))
+        conserving += bool(files)
         names = {c.name for c in graph.get_check_keys_for_assets({spec.key})}
-        assert names == {"reconciliation", "warnings", "expectations"}, spec.key
+        assert names == {"reconciliation", "warnings", "expectations"} | {f"conservation_{f.stem}" for f in files}, spec.key
+        blocking = {c.name for c in graph.get_check_keys_for_assets({spec.key}) if graph.get_check_spec(c).blocking}
+        assert {f"conservation_{f.stem}" for f in files} <= blocking, spec.key
+    assert conserving >= 1  # pharmacy.items at least
 
 
 def test_every_transform_file_is_claimed_by_a_spec():

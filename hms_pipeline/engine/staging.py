@@ -52,10 +52,12 @@ class SourceGuardError(StagingError):
 
 
 # Contract tables that may legitimately be absent from a real source although the live profile has
-# them: dropped on 2026-02-15 (contract note 1, App. C #1/#2). Every other table the live profile has
-# is required: its absence stops the run before anything is staged.
+# them: dropped on 2026-02-15 (contract note 1, App. C #1/#2), and payment_ledger, created on
+# 2026-02-15 as payment_history's base (App. C #2/#14): a source from before that day (the blueprint
+# profile) keeps its ledger in the table payment_history instead. Every other table the live profile
+# has is required: its absence stops the run before anything is staged.
 MAY_BE_ABSENT = frozenset({"lab_tests", "lab_reports", "lab_result_value", "medications_backup",
-                           "prescription_dispensed", "prescription_dispensed_items"})
+                           "prescription_dispensed", "prescription_dispensed_items", "payment_ledger"})
 DEFAULT_MAX_SHRINK = 0.10
 
 

@@ -125,3 +125,39 @@ create index if not exists idx_payments_invoice_id on billing.payments (invoice_
 create or replace trigger trg_set_updated_at
     before update on billing.payments
     for each row execute function ops.set_updated_at();
+
+-- Columns the migration needs beyond the blueprint (issue #12; ADD COLUMN IF NOT EXISTS, so a
+-- database created before them gets them). Totals stay derived: charges.total is generated; an
+-- invoice's due_amount is its lines' sum - discount_amount + tax_amount (sql/billing/invoices.sql,
+-- checked by sql/billing/invoice_lines.checks/due_per_invoice.sql).
+--   fee_schedules.category   the legacy fee category (fee_categories.name) or 'Derived' for the fees
+--                            the legacy data implies but never listed (sql/ref/codes.d/billing.sql);
+--   invoices.invoice_no      the legacy bill number (billing.bill_number/bill_no, pharmacy_bills /
+--                            pharmacy_billing / billing_summary bill_number) for cross-reference;
+--   invoices.bill_type       OP, PHARMACY, LAB, RADIOLOGY, IP, DISCHARGE, OTHER (ref.codes
+--                            map:billing.bill_type; the legacy bill_type is free text, Q12);
+--   invoices.buyer_type      PATIENT, WALK_IN (counter sale without a registered patient: patient_id
+--                            NULL, the buyer snapshot is not carried) or STAFF_SELF (a staff/doctor
+--                            self bill, Q16);
+--   invoices.discount_amount / tax_amount  the bill-level discount and tax, by the contract's rule
+--                            "the amount column wins" (Q15), applied once on the header;
+--   invoices.legacy_attributes  what the legacy header claimed, for the reviewer and the
+--                            compatibility layer: its subtotal, total, amount paid, status, payment
+--                            method and bill type as written, the lines' sum, the unitemized amount,
+--                            and the warnings of the migration (both figures of every disagreement).
+alter table billing.fee_schedules add column if not exists category text;
+alter table billing.invoices add column if not exists invoice_no text;
+alter table billing.invoices add column if not exists bill_type text
+    check (bill_type in ('OP', 'PHARMACY', 'LAB', 'RADIOLOGY', 'IP', 'DISCHARGE', 'OTHER'));
+alter table billing.invoices add column if not exists buyer_type text
+    check (buyer_type in ('PATIENT', 'WALK_IN', 'STAFF_SELF'));
+alter table billing.invoices add column if not exists discount_amount numeric(14,2) default 0;
+alter table billing.invoices add column if not exists tax_amount numeric(14,2) default 0;
+alter table billing.invoices add column if not exists legacy_attributes jsonb;
+
+comment on column billing.invoices.buyer_type is
+    'PATIENT (patient_id set), WALK_IN (counter sale, patient_id NULL) or STAFF_SELF (staff/doctor self bill, patient_id NULL)';
+comment on column billing.invoices.due_amount is
+    'Sum of the invoice lines - discount_amount + tax_amount (derived from the lines, never copied from a legacy header)';
+comment on column billing.invoices.paid_amount is
+    'Sum of the payments received (billing.payments), never copied from a legacy header';
