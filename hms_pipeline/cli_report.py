@@ -41,7 +41,8 @@ def rebuild_report(settings, run_id: str) -> Path:
         print(f"note: reconciliation results not read from the Dagster instance ({type(exc).__name__})",
               file=sys.stderr)
     with db.connect(db.canonical_url(settings)) as conn:
-        return write_run_report(conn, run_id, None, settings.reports_dir, checks=checks)
+        return write_run_report(conn, run_id, None, settings.reports_dir, checks=checks,
+                                facility_timezone=settings.facility_timezone)
 
 
 def format_summary(summary: dict[str, Any], index: Path, out: IO[str]) -> None:

@@ -2,7 +2,10 @@
 
 - ``index.html``: self-contained page (inline CSS, no scripts, no external assets) a reviewer opens
   in a browser: phase gates, then per canonical table the legacy rows seen, loaded, merged,
-  quarantined by reason, live rows, this run's figures and the checks with what failed;
+  quarantined by reason, live rows, this run's figures and the checks with what failed; when the
+  run touched billing, the finance section (:mod:`.finance`: legacy vs migrated money by bill type,
+  method and month, differences by quarantine reason, open credit, refunds, the money checks, a
+  chart);
 - ``summary.json``: the same figures for machines (``hms-pipeline report --json``);
 - ``gx/``: GX Data Docs of the suites and their validation results, built offline from the
   sanitized results (GX's pages load Bootstrap/jQuery from CDNs: without internet they open
@@ -11,7 +14,8 @@
 
 Figures come from ``etl.run_stats`` (this run), ``ops.legacy_id_map`` and ``ops.quarantine`` (state
 after the run) and the tables themselves (live / soft-deleted rows). Only counts, reason codes,
-expectation names and legacy keys (hashed unless surrogate) are written: see :mod:`.phi`.
+expectation names and legacy keys (hashed unless surrogate) are written, and in the finance section
+amounts, bill numbers, bill types, methods and months: see :mod:`.phi`.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from hms_pipeline.quality import finance
 from hms_pipeline.quality.checks import CHECK_NAME, run_dir
+from hms_pipeline.quality.finance import render_finance
 from hms_pipeline.quality.gx_runner import SuiteOutcome
 from hms_pipeline.quality.phi import hmac_key, mask_key
 from hms_pipeline.quality.suites import suite_tables
@@ -291,6 +297,8 @@ th{background:#f1f4f7;text-align:left} td.n{text-align:right;font-variant-numeri
 .muted{color:#5b6570} .pill{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600}
 .pill.ok{background:#dafbe1} .pill.bad{background:#ffebe9} .pill.warn{background:#fff8c5} .pill.muted{background:#eef1f4}
 code{font-size:12px}
+table.fin tr.total td{font-weight:600;border-top:2px solid #8c959f} td.n.bad{background:#ffebe9}
+#fin-chart{display:block;margin:6px 0 4px;max-width:100%;height:auto}
 """
 
 
@@ -326,6 +334,8 @@ def render_html(summary: Mapping[str, Any], *, data_docs: str | None) -> str:
     if data_docs:
         out.append(f"<p><a href='{_e(data_docs)}'>GX Data Docs for the suites</a> "
                    "<span class='muted'>(styled only with internet access)</span></p>")
+    if s.get("finance"):
+        out.append("<p><a href='#finance'>Finance: billed and received, legacy vs migrated</a></p>")
 
     out.append("<h2>Phase gates</h2><table id='phases'><tr><th>phase</th><th>gate</th><th>tables</th>"
                "<th>checks run</th><th>blocked by</th></tr>")
@@ -395,8 +405,10 @@ def render_html(summary: Mapping[str, Any], *, data_docs: str | None) -> str:
                 keys = ", ".join(f"{_e(x['legacy_table'])}:{_e(x['legacy_key'])} ({_e(x['reason_code'])})"
                                  for x in e["quarantine_samples"])
                 out.append(f"<p class='muted'>first quarantined legacy keys: {keys}</p>")
-    out.append("<p class='muted'>Counts, reason codes, expectation names and legacy keys only; legacy keys that "
-               "are not surrogate ids are shown as keyed hashes (h:…).</p></body></html>")
+    out.append(render_finance(s.get("finance")))
+    out.append("<p class='muted'>Counts, reason codes, expectation names and legacy keys only (and, in the finance "
+               "section, amounts, bill numbers and months); legacy keys that are not surrogate ids are shown as keyed "
+               "hashes (h:…).</p></body></html>")
     return "\n".join(out)
 
 
@@ -451,13 +463,15 @@ def build_data_docs(folder: Path, outcomes: Sequence[SuiteOutcome], run_id: str)
 def write_run_report(conn: psycopg.Connection, run_id: str, check_outcomes: Sequence[SuiteOutcome] | None = None,
                      reports_dir: Path | None = None, *, checks: Sequence[CheckRecord] = (),
                      phases: Mapping[str, str] | None = None, phase_order: Sequence[str] | None = None,
-                     data_docs: bool = True, hmac_secret: bytes | None = None) -> Path:
+                     data_docs: bool = True, hmac_secret: bytes | None = None,
+                     facility_timezone: str | None = None) -> Path:
     """Write ``index.html``, ``summary.json`` and GX Data Docs for ``run_id``; return index.html's path.
 
     ``check_outcomes``: the suite outcomes of the run (default: the ``checks/*.json`` the checks
     wrote). ``checks``: the run's other checks (reconciliation), e.g. from
     :func:`check_records_from_instance`. ``phases``: canonical table -> phase (default: all in
-    ``backfill``); ``phase_order`` orders the gates.
+    ``backfill``); ``phase_order`` orders the gates. ``facility_timezone``: the finance section's
+    months (default: the settings' HMS_FACILITY_TIMEZONE).
     """
     if reports_dir is None:
         from hms_pipeline.settings import load_settings
@@ -474,6 +488,13 @@ def write_run_report(conn: psycopg.Connection, run_id: str, check_outcomes: Sequ
     tables = tables or set(suite_tables())
     figures = table_figures(conn, run_id, tables, key=key)
     summary = build_summary(run_id, figures, outcomes, list(checks), phases, phase_order)
+    if finance.applies(conn, tables):
+        if facility_timezone is None:
+            from hms_pipeline.settings import load_settings
+
+            facility_timezone = load_settings().facility_timezone
+        summary["finance"] = finance.finance_figures(conn, facility_timezone=facility_timezone, key=key,
+                                                     run_checks=list(checks))
 
     docs = build_data_docs(folder / "gx", outcomes, run_id) if data_docs else None
     summary["data_docs"] = "gx/index.html" if docs else None

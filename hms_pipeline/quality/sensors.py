@@ -34,7 +34,8 @@ def write_report_for_run(instance: dg.DagsterInstance, run_id: str, hms_db: HmsD
     if not checks and not (run_dir(settings.reports_dir, run_id) / "checks").is_dir():
         return None
     with hms_db.connect() as conn:
-        return write_run_report(conn, run_id, None, settings.reports_dir, checks=checks, phases=phases)
+        return write_run_report(conn, run_id, None, settings.reports_dir, checks=checks, phases=phases,
+                                facility_timezone=settings.facility_timezone)
 
 
 def report_sensors(monitored_jobs: Sequence | None = None, *, phases: Mapping[str, str] | None = None,
