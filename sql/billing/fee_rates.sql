@@ -8,7 +8,8 @@
 --     was created; an inactive rate (is_active false) ended on the date it was last updated
 --     (effective_to), an active one is open (NULL).
 --   * the prices the legacy rows charged for the derived fees (sql/ref/codes.d/billing.sql), one
---     rate per (fee, price), legacy table 'billing:observed_rate', key '<fee code>|<price>':
+--     rate per (fee, price), legacy table 'billing:observed_rate', key '<fee code>|<price>' (the price
+--     rounded to paise first: 500, 500.0 and 500.00 are one price and one key, whichever row comes first):
 --       DERIVED.CONSULTATION / DERIVED.OP_CARD: patients.consultation_fee / op_card_amount (TEXT,
 --         read with etl.try_money), dated by the registration (created_at);
 --       DERIVED.BED_DAY_<TYPE>: bed_allocations.daily_charges by the bed's bed_type, dated by the
@@ -64,13 +65,13 @@ legacy_rates as (
 
 observed as (
     select 'DERIVED.CONSULTATION'::text as code, 'PER_SERVICE'::text as unit,
-           etl.try_money(p.consultation_fee) as price, etl.local_date(p.created_at, %(facility_tz)s) as on_date
+           round(etl.try_money(p.consultation_fee), 2) as price, etl.local_date(p.created_at, %(facility_tz)s) as on_date
     from stg.patients as p
     where not p._deleted
 
     union all
 
-    select 'DERIVED.OP_CARD', 'PER_SERVICE', etl.try_money(p.op_card_amount), etl.local_date(p.created_at, %(facility_tz)s)
+    select 'DERIVED.OP_CARD', 'PER_SERVICE', round(etl.try_money(p.op_card_amount), 2), etl.local_date(p.created_at, %(facility_tz)s)
     from stg.patients as p
     where not p._deleted
 
@@ -79,7 +80,7 @@ observed as (
     select
         'DERIVED.BED_DAY_' || coalesce(upper(etl.norm_key(bd.bed_type)), 'UNKNOWN'),
         'PER_DAY',
-        b.daily_charges,
+        round(b.daily_charges, 2),
         etl.local_date(etl.local_wall_clock(b.admission_date, %(facility_tz)s), %(facility_tz)s)
     from stg.bed_allocations as b
     left join stg.beds as bd on bd.id = b.bed_id and not bd._deleted
