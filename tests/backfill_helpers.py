@@ -48,7 +48,7 @@ def backfill_job(targets: Iterable[str] | None = None, *, suites: bool = True):
         selection = dg.AssetSelection.assets(*keys).upstream() & selection
     if not suites:
         graph = defs.resolve_asset_graph()
-        selection = selection - dg.AssetSelection.checks(*(k for k in graph.asset_check_keys if k.name == "expectations"))
+        selection = selection - dg.AssetSelection.checks(*(k for k in graph.asset_check_keys if k.name.startswith("expectations")))
     name = "test_backfill_selection"
     job = dg.define_asset_job(name, selection=selection, executor_def=dg.in_process_executor)
     return dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def(name)

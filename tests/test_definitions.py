@@ -60,8 +60,9 @@ def test_definitions_snapshot(snapshot):
 
 
 def test_every_canonical_asset_has_all_its_checks():
-    """Independent of the snapshot: the factory gives every canonical table its three checks, plus
-    one blocking ``conservation_<name>`` per file in ``sql/<schema>/<table>.checks/``."""
+    """Independent of the snapshot: the factory gives every canonical table its three checks (and
+    ``expectations_warn`` / ``expectations_late`` when its suite has WARN / late rules), plus one
+    blocking ``conservation_<name>`` per file in ``sql/<schema>/<table>.checks/``."""
     from hms_pipeline.paths import SQL_DIR
 
     graph = defs.resolve_asset_graph()
@@ -74,7 +75,8 @@ def test_every_canonical_asset_has_all_its_checks():
         files = sorted((SQL_DIR / schema / f"{table}.checks").glob("*.sql"))
         conserving += bool(files)
         names = {c.name for c in graph.get_check_keys_for_assets({spec.key})}
-        assert names == {"reconciliation", "warnings", "expectations"} | {f"conservation_{f.stem}" for f in files}, spec.key
+        engine = {"reconciliation", "warnings", "expectations"} | {f"conservation_{f.stem}" for f in files}
+        assert engine <= names <= engine | {"expectations_warn", "expectations_late"}, spec.key
         blocking = {c.name for c in graph.get_check_keys_for_assets({spec.key}) if graph.get_check_spec(c).blocking}
         assert {f"conservation_{f.stem}" for f in files} <= blocking, spec.key
     assert conserving >= 1  # pharmacy.items at least

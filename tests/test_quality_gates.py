@@ -20,7 +20,7 @@ from hms_pipeline.cli_report import add_report_parser
 from hms_pipeline.db import database_name
 from hms_pipeline.sqlrun import apply_ddl
 from hms_pipeline.quality import gx_runner
-from hms_pipeline.quality.checks import CHECK_NAME, outcome_path, suite_checks
+from hms_pipeline.quality.checks import CHECK_NAME, WARN_CHECK_NAME, outcome_path, suite_checks
 from hms_pipeline.quality.gx_runner import SuiteOutcome, run_suite
 from hms_pipeline.quality.phi import mask_key, scan_for_phi
 from hms_pipeline.quality.reports import CheckRecord, check_records_from_instance, write_run_report
@@ -215,10 +215,15 @@ def test_checks_block_downstream_on_error_and_not_on_warn(db, settings_env):
         return None
 
     checks = suite_checks(["clinical.vitals", "clinical.encounters", "nothing.here"])
-    assert [c.check_specs_by_output_name for c in checks]  # two checks, none for a table without a suite
+    assert [c.check_specs_by_output_name for c in checks]  # two per suite (ERROR, WARN), none without one
     specs = [spec for c in checks for spec in c.check_specs]
     assert {(s.asset_key.to_user_string(), s.name, s.blocking) for s in specs} == {
-        ("clinical/vitals", CHECK_NAME, True), ("clinical/encounters", CHECK_NAME, True)}
+        ("clinical/vitals", CHECK_NAME, True), ("clinical/encounters", CHECK_NAME, True),
+        ("clinical/vitals", WARN_CHECK_NAME, False), ("clinical/encounters", WARN_CHECK_NAME, False)}
+
+    def evaluations(result, check):
+        return {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()
+                if e.check_name == check}
 
     def run():
         instance = dg.DagsterInstance.ephemeral()
@@ -231,14 +236,15 @@ def test_checks_block_downstream_on_error_and_not_on_warn(db, settings_env):
                     values (%s, now(), 'oxygen_saturation', 80, '%%')""", (uid("enc_opd"),))  # WARN only (50..100 ok, 85..100 not)
     _, result, done = run()
     assert result.success and "billing/charges" in done
-    evaluation = {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}["clinical/vitals"]
+    evaluation = evaluations(result, WARN_CHECK_NAME)["clinical/vitals"]
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert evaluations(result, CHECK_NAME)["clinical/vitals"].passed  # blocking, and nothing blocked
 
     conn.execute("""insert into clinical.vitals (encounter_id, taken_at, kind, value, unit)
                     values (%s, now(), 'oxygen_saturation', 12, '%%')""", (uid("enc_opd"),))  # ERROR: below 50
     instance, result, done = run()
     assert not result.success and "billing/charges" not in done
-    evaluation = {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}["clinical/vitals"]
+    evaluation = evaluations(result, CHECK_NAME)["clinical/vitals"]
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
     assert "value outside the plausible range of its kind and unit" in evaluation.metadata["summary"].value
     saved = SuiteOutcome.read(outcome_path(settings_env, result.run_id, "clinical.vitals"))

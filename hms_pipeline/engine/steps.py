@@ -11,6 +11,7 @@ disposition        ``_cand``                                  ``_ok`` (``_final`
 preflight          ``_ok``, the target, its catalog           ``_cand`` / ``_ok`` (see preflight.py)
 quarantine         ``_cand``                                  ``ops.quarantine``
 resolve            ``ops.quarantine``, ``_todo``, ``_cand``   ``ops.quarantine`` (resolved_at)
+record_warnings    ``_cand``, ``_ok``                         ``etl.row_warnings``
 stale_ids          ``ops.legacy_id_map``, ``_todo``, ``_cand`` ``_processed``, ``_stale``
 upsert             ``_ok``                                    the target table
 provenance         ``_ok``                                    ``ops.legacy_id_map``
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from hms_pipeline.engine import bulk
 from hms_pipeline.engine.errors import TransformError
@@ -154,6 +156,68 @@ def tally(conn: psycopg.Connection) -> tuple[int, int, dict[str, int]]:
         "select count(*) filter (where _final = 'LOADED'), count(*) filter (where _final = 'MERGED') from _ok").fetchone()
     warnings = dict(conn.execute(engine_sql("warnings")).fetchall())
     return loaded, merged, warnings
+
+
+def _has_row_warnings(conn: psycopg.Connection, table: str) -> bool:
+    return conn.execute("select exists (select 1 from etl.row_warnings where canonical_table = %s)",
+                        (table,)).fetchone()[0]
+
+
+def record_warnings(conn: psycopg.Connection, t: Target, run_id: str) -> None:
+    """Replace the warning codes of the legacy rows of ``_cand`` with those their ``_ok`` row carries
+    now (``etl.row_warnings``: the standing state the ``warnings`` check counts)."""
+    if _has_row_warnings(conn, t.name):  # a first load has nothing to forget
+        conn.execute(engine_sql("row_warnings_clear"), {"t": t.name})
+    conn.execute(engine_sql("row_warnings"), {"t": t.name, "run": run_id})
+
+
+STANDING_WARNINGS_SQL = """
+select w, count(*)
+from etl.row_warnings as r
+join ops.legacy_id_map as m
+  on m.canonical_table = r.canonical_table and m.legacy_table = r.legacy_table and m.legacy_key = r.legacy_key
+{live}
+cross join unnest(r.codes) as w
+where r.canonical_table = %s
+group by 1
+order by 1
+"""
+_LIVE_KEY_SQL = """
+select a.attname
+from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any (i.indkey)
+where i.indrelid = %s::regclass and i.indisprimary and i.indnatts = 1
+  and exists (select 1 from pg_attribute d
+              where d.attrelid = i.indrelid and d.attname = 'deleted_at' and not d.attisdropped)
+"""
+
+
+def standing_warnings(conn: psycopg.Connection, table: str,
+                      run_id: str) -> tuple[dict[str, int], dict[str, int]]:
+    """(rows carrying each warning code now, change per code since the previous run) of ``table``:
+    the live rows whose legacy row is still mapped and whose latest load carried the code (a row
+    counts once per code). Records the counts in ``etl.warning_state`` (a re-execution within one
+    run keeps comparing with the run before)."""
+    if not _has_row_warnings(conn, table):
+        counts = {}
+    else:
+        # a legacy row deleted on the legacy side keeps its map entry (history): count live rows only
+        pk = conn.execute(_LIVE_KEY_SQL, (table,)).fetchone() if conn.execute(
+            "select to_regclass(%s) is not null", (table,)).fetchone()[0] else None
+        live = (sql.SQL("join {} as c on c.{} = m.canonical_id and c.deleted_at is null").format(
+            table_ident(table), sql.Identifier(pk[0])) if pk else sql.SQL(""))
+        query = sql.SQL(STANDING_WARNINGS_SQL).format(live=live)
+        counts = {w: int(n) for w, n in conn.execute(query, (table,))}
+    row = conn.execute("select counts, previous, run_id from etl.warning_state where canonical_table = %s",
+                       (table,)).fetchone()
+    previous = {} if row is None else (row[1] if row[2] == run_id else row[0])
+    conn.execute(
+        """insert into etl.warning_state (canonical_table, counts, previous, run_id)
+           values (%s, %s, %s, %s)
+           on conflict (canonical_table) do update set counts = excluded.counts, previous = excluded.previous,
+               run_id = excluded.run_id, evaluated_at = now()""",
+        (table, Jsonb(counts), Jsonb(previous), run_id))
+    change = {w: counts.get(w, 0) - int(previous.get(w, 0)) for w in sorted(set(counts) | set(previous))}
+    return counts, {w: d for w, d in change.items() if d}
 
 
 def quarantine(conn: psycopg.Connection, t: Target, run_id: str) -> int:

@@ -16,6 +16,8 @@
      of failing the write;
    - **quarantine**: rows with a reason go to ``ops.quarantine`` (one entry per legacy key and reason);
    - **resolve**: quarantine entries of processed keys that no longer apply are resolved;
+   - **record warnings**: the warning codes of the processed legacy rows (``etl.row_warnings``: the
+     ``warnings`` check counts the standing state from it);
    - **stale ids**: the ids the processed keys produced before (candidates for the soft-delete);
    - **upsert**: insert new rows, update only rows that really differ (so a no-change run writes
      nothing and ``updated_at`` does not move), un-delete rows that came back;
@@ -263,6 +265,7 @@ def _apply_candidates(conn: psycopg.Connection, spec: TableSpec, run_id: str, pa
     stats.quarantined = step("quarantine", steps.quarantine, conn, t, run_id)
     step("resolve", steps.resolve, conn, t, run_id)
     stats.candidates, stats.merged, stats.warnings = step("tally", steps.tally, conn)
+    step("record warnings", steps.record_warnings, conn, t, run_id)
     step("stale ids", steps.stale_ids, conn, t, has_sources=bool(spec.sources), whole=True)
     stats.written = step("upsert", steps.upsert, conn, t, stats.candidates)
     stats.unchanged = stats.candidates - stats.written

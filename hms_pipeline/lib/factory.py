@@ -6,12 +6,14 @@ A canonical table is its name in three places that mirror each other:
 - its transform ``sql/<schema>/<table>.sql``;
 - its GX suite ``expectations/<schema>/<table>.json``.
 
-:func:`table_definitions` turns a schema's specs into one asset per table, each with every check a
-canonical table has: ``reconciliation`` (blocking), ``warnings`` (never blocking) and
-``expectations`` (the GX suite; blocking when it has ERROR expectations), and one blocking
-``conservation_<name>`` per file in ``sql/<schema>/<table>.checks/`` (money and stock identities,
-:mod:`hms_pipeline.engine.conservation`). A spec whose transform or
-suite file is missing fails here, when the definitions load, naming the file to add.
+:func:`table_definitions` turns a schema's specs into one asset per table, each with the engine's
+checks: ``reconciliation`` (blocking), ``warnings`` (rows carrying a warning now; never blocking),
+and one blocking ``conservation_<name>`` per file in ``sql/<schema>/<table>.checks/`` (money and
+stock identities, :mod:`hms_pipeline.engine.conservation`). :func:`suite_definitions` adds the GX
+suite checks over the whole location: ``expectations`` (the ERROR rules, blocking),
+``expectations_warn`` (the WARN rules) and ``expectations_late`` (rules reading tables loaded later).
+A spec whose transform or suite file is missing fails here, when the definitions load, naming the
+file to add.
 """
 
 # No "from __future__ import annotations": Dagster reads the asset function's annotations at runtime.
@@ -25,9 +27,10 @@ from hms_pipeline.engine import conservation
 from hms_pipeline.engine.reconcile import reconcile_or_reuse
 from hms_pipeline.engine.scripted import apply_script, reconcile_script
 from hms_pipeline.engine.spec import TableSpec
+from hms_pipeline.engine.steps import standing_warnings
 from hms_pipeline.engine.transform import apply_table, something_written
 from hms_pipeline.paths import EXPECTATIONS_DIR, PROJECT_ROOT
-from hms_pipeline.quality.checks import suite_check
+from hms_pipeline.quality.checks import suite_checks
 from hms_pipeline.quality.suites import load_suite, preflight_rules, suite_path
 from hms_pipeline.resources import BackfillOptions, HmsDatabaseResource
 
@@ -70,10 +73,18 @@ def _check_specs(key: dg.AssetKey, spec: TableSpec) -> list[dg.AssetCheckSpec]:
         ),
         dg.AssetCheckSpec(
             WARNINGS, asset=key, blocking=False,
-            description="rows loaded with a WARN (unmapped vocabulary value kept as NULL, unresolved free-text "
-            "doctor name, inferred encounter...)",
+            description="rows carrying a WARN now, with the change since the last run (unmapped vocabulary "
+            "value kept as NULL, unresolved free-text doctor name, inferred encounter...)",
         ),
     ]
+
+
+def _warnings_text(standing: dict[str, int], change: dict[str, int]) -> str:
+    """``INFERRED_ENCOUNTER: 20048 (+12 since the last run)``: rows carrying each warning now."""
+    parts = [f"{k}: {v}" + (f" ({change[k]:+d} since the last run)" if change.get(k) else "")
+             for k, v in standing.items()]
+    parts += [f"{k}: 0 ({d:+d} since the last run)" for k, d in change.items() if k not in standing]
+    return ", ".join(parts) or "no warnings"
 
 
 def _transform_path(spec: TableSpec) -> Path:
@@ -127,6 +138,7 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
                 idle = not full and stats.todo == 0 and not something_written(conn, context.run_id)
                 recon = reconcile_or_reuse(conn, spec, context.run_id, idle=idle)
             conserved = conservation.run_checks(conn, spec)
+            standing, change = standing_warnings(conn, spec.name, context.run_id)
         context.log.info(
             "%s: %d candidates, %d written, %d unchanged, %d merged, %d quarantined, %d soft-deleted in %.2fs",
             spec.name, stats.candidates, stats.written, stats.unchanged, stats.merged, stats.quarantined,
@@ -175,10 +187,14 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
                 ),
                 dg.AssetCheckResult(
                     check_name=WARNINGS,
-                    passed=not stats.warnings,
+                    passed=not standing,
                     severity=dg.AssetCheckSeverity.WARN,
-                    description=", ".join(f"{k}: {v}" for k, v in stats.warnings.items()) or "no warnings",
-                    metadata={k: dg.MetadataValue.int(v) for k, v in stats.warnings.items()},
+                    description=_warnings_text(standing, change),
+                    metadata={
+                        **{k: dg.MetadataValue.int(v) for k, v in standing.items()},
+                        "change_since_last_run": dg.MetadataValue.json(change),
+                        "written_this_run": dg.MetadataValue.json(stats.warnings),
+                    },
                 ),
             ],
         )
@@ -187,7 +203,9 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
 
 
 def table_definitions(specs: Iterable[TableSpec], *, expectations_root: Path = EXPECTATIONS_DIR) -> dg.Definitions:
-    """A schema's canonical tables: one asset per spec with all its checks (the GX suite's included).
+    """A schema's canonical tables: one asset per spec with its engine checks (the GX suite checks
+    are added over the whole location by :func:`suite_definitions`: which rules run late depends on
+    the other schemas' tables).
 
     Raises :class:`MissingHomeError` naming the file when a table's transform or suite is missing:
     a table cannot lose its checks silently."""
@@ -204,7 +222,27 @@ def table_definitions(specs: Iterable[TableSpec], *, expectations_root: Path = E
                            "(see expectations/README.md)")
     if missing:
         raise MissingHomeError("; ".join(missing))
-    return dg.Definitions(
-        assets=[canonical_table_asset(s, expectations_root=expectations_root) for s in specs],
-        asset_checks=[suite_check(s.name, root=expectations_root) for s in specs],
-    )
+    return dg.Definitions(assets=[canonical_table_asset(s, expectations_root=expectations_root)
+                                  for s in specs])
+
+
+def suite_definitions(defs: dg.Definitions, *, expectations_root: Path = EXPECTATIONS_DIR) -> dg.Definitions:
+    """The GX suite checks of every canonical table of ``defs`` (the whole code location: a rule
+    reading a table of another schema needs that schema's assets) that has a suite file, split by
+    :func:`hms_pipeline.quality.checks.split_suite`. A rule naming a canonical table that is not
+    upstream of its table (so may be loaded after it) goes to the ``expectations_late`` check,
+    which depends on that table: the verdict does not depend on the order the tables ran in."""
+    graph = defs.resolve_asset_graph()
+    tables = {".".join(k.path): k for k in graph.materializable_asset_keys if len(k.path) == 2}
+    upstream: dict[dg.AssetKey, frozenset[dg.AssetKey]] = {}
+
+    def ancestors(key: dg.AssetKey) -> frozenset[dg.AssetKey]:
+        if key not in upstream:
+            parents = graph.get(key).parent_keys if graph.has(key) else set()
+            upstream[key] = frozenset(parents).union(*(ancestors(p) for p in parents))
+        return upstream[key]
+
+    later = {name: {t for t, k in tables.items() if k not in ancestors(key) and k != key}
+             for name, key in tables.items()}
+    names = [t for t in sorted(tables) if suite_path(t, expectations_root).is_file()]
+    return dg.Definitions(asset_checks=suite_checks(names, later=later, root=expectations_root))

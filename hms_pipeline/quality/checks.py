@@ -1,20 +1,33 @@
-"""Check factory: one Dagster asset check per canonical table that has an expectation suite.
+"""Check factory: the asset checks of each canonical table that has an expectation suite.
 
-The check runs the table's suite inside Postgres (:mod:`hms_pipeline.quality.gx_runner`), writes
-the PHI-free outcome to ``<reports dir>/<run id>/checks/<schema>.<table>.json`` (the run report is
-built from these files) and returns an ``AssetCheckResult``. A suite with any ERROR expectation
-makes a *blocking* check: when an ERROR expectation fails the result has ERROR severity and
-Dagster skips everything downstream. WARN failures give a failed check with WARN severity, which
-never blocks.
+A suite is split into up to three checks, each run inside Postgres
+(:mod:`hms_pipeline.quality.gx_runner`) over its own rules:
 
-Suites are read when the definitions load (to know whether a check blocks) but GX is imported only
-when a check runs, so loading the code location stays fast.
+- ``expectations``: the ERROR rules, *blocking*: when one fails the result has ERROR severity and
+  Dagster skips everything downstream (and the phase gates close);
+- ``expectations_warn``: the WARN rules, never blocking (a failure is a warning);
+- ``expectations_late``: the rules (either severity) whose SQL reads a canonical table that is not
+  upstream of the table in the asset graph, so is loaded later (``additional_deps`` on those
+  tables: the check runs once they are loaded, and a first run and a re-run agree). Never
+  blocking (the tables downstream already ran); a failed ERROR rule gives ERROR severity and the
+  check carries the ``hms/gates`` metadata, so the phase gates count it.
+
+Which rules are late is found from the graph (:func:`late_rule_indexes`, the tables a rule's SQL
+names with :data:`_CANONICAL_REF`), never from a hand list. Each check writes its part of the
+PHI-free outcome to ``<reports dir>/<run id>/checks/<schema>.<table>.json`` (merged with the parts
+the table's other checks wrote in the run; the run report is built from these files).
+
+Suites are read when the definitions load (to split them and know whether a check blocks) but GX is
+imported only when a check runs, so loading the code location stays fast.
 """
 
 # No "from __future__ import annotations": Dagster reads the check function's annotations at runtime.
+import dataclasses
+import fcntl
 import hashlib
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -22,20 +35,53 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from hms_pipeline.paths import EXPECTATIONS_DIR, outcome_path, run_dir  # noqa: F401 (re-exported)
-from hms_pipeline.quality.suites import load_suite, suite_path
+from hms_pipeline.quality.gates import GATES_METADATA  # a non-blocking check the gates still count
+from hms_pipeline.quality.suites import Suite, SuiteExpectation, load_suite, suite_path
 from hms_pipeline.resources import HmsDatabaseResource
 
-CHECK_NAME = "expectations"
+CHECK_NAME = "expectations"  # the ERROR rules (blocking)
+WARN_CHECK_NAME = "expectations_warn"  # the WARN rules (never blocking)
+LATE_CHECK_NAME = "expectations_late"  # the rules reading tables loaded later (never blocking)
+SUITE_CHECK_NAMES = (CHECK_NAME, WARN_CHECK_NAME, LATE_CHECK_NAME)
 
 
 _CANONICAL_REF = re.compile(r"\b(?:core|clinical|inpatient|pharmacy|billing|ops|ref)\.[a-z_]+\b")
 
 
-def data_fingerprint(conn, table: str, suite_file: Path) -> str:
-    """What a suite's result depends on: the suite file, the legacy snapshot, and the row count and
-    latest ``updated_at`` of the table and of every canonical table the suite's queries name (so
-    edits made outside the pipeline count too). Equal fingerprints => the previous outcome holds."""
-    text = Path(suite_file).read_text(encoding="utf-8")
+def referenced_tables(e: SuiteExpectation) -> set[str]:
+    """The canonical tables an expectation's kwargs (its SQL) name."""
+    return set(_CANONICAL_REF.findall(json.dumps(e.kwargs)))
+
+
+def late_rule_indexes(suite: Suite, later: Collection[str]) -> set[int]:
+    """The expectations of ``suite`` whose SQL names one of ``later`` (tables not upstream of it)."""
+    later = set(later) - {suite.table}
+    return {e.index for e in suite.expectations if referenced_tables(e) & later}
+
+
+def split_suite(suite: Suite, later: Collection[str] = ()) -> dict[str, Suite]:
+    """check name -> the part of ``suite`` it runs (parts without a rule are left out, except
+    ``expectations``, which every suite has)."""
+    late = late_rule_indexes(suite, later)
+    parts = {
+        CHECK_NAME: [e for e in suite.expectations if e.index not in late and e.severity == "ERROR"],
+        WARN_CHECK_NAME: [e for e in suite.expectations if e.index not in late and e.severity != "ERROR"],
+        LATE_CHECK_NAME: [e for e in suite.expectations if e.index in late],
+    }
+    return {name: dataclasses.replace(suite, expectations=tuple(rules))
+            for name, rules in parts.items() if rules or name == CHECK_NAME}
+
+
+def data_fingerprint(conn, table: str, suite_file: Path, part: Suite | None = None) -> str:
+    """What a suite's result depends on: the suite file (or only the rules of ``part``), the legacy
+    snapshot, and the row count and latest ``updated_at`` of the table and of every canonical table
+    the rules name (so edits made outside the pipeline count too). Equal fingerprints => the
+    previous outcome holds."""
+    if part is None:
+        text = Path(suite_file).read_text(encoding="utf-8")
+    else:
+        raw = part.raw.get("expectations") or []
+        text = json.dumps([raw[e.index] for e in part.expectations if e.index < len(raw)], sort_keys=True)
     parts = [hashlib.md5(text.encode()).hexdigest()]
     parts.append(str(conn.execute("select coalesce(max(snapshot_seq), 0) from etl.stage_runs").fetchone()[0]))
     for name in sorted({table, *_CANONICAL_REF.findall(text)}):
@@ -56,31 +102,72 @@ def _asset_key(table: str) -> dg.AssetKey:
     return dg.AssetKey(table.split("."))
 
 
-def suite_check(table: str, *, check_name: str = CHECK_NAME,
+def _gx_index(result: dict) -> int:
+    return int(((result.get("expectation_config") or {}).get("meta") or {}).get("_index", -1))
+
+
+def write_part(path: Path, outcome):
+    """Write a check's part of a table's outcome into the run's file, merged with the parts the
+    table's other checks already wrote there (the file is the run's: its folder is per run)."""
+    from hms_pipeline.quality.gx_runner import SuiteOutcome
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.is_file():
+            old = SuiteOutcome.read(path)
+            mine = {e.index for e in outcome.expectations}
+            kept = [e for e in old.expectations if e.index not in mine]
+            results = [r for r in (old.gx_result.get("results") or []) if _gx_index(r) not in mine]
+            gx_result = {**old.gx_result, **outcome.gx_result,
+                         "results": results + list(outcome.gx_result.get("results") or [])}
+            outcome = dataclasses.replace(
+                outcome, started_at=min(old.started_at, outcome.started_at) or outcome.started_at,
+                seconds=old.seconds + outcome.seconds, gx_result=gx_result,
+                expectations=sorted(kept + list(outcome.expectations), key=lambda e: e.index))
+        outcome.write(path)
+    return outcome
+
+
+def suite_check(table: str, *, check_name: str = CHECK_NAME, later: Collection[str] = (),
                 root: Path = EXPECTATIONS_DIR) -> dg.AssetChecksDefinition:
-    """The asset check of one table's suite."""
+    """The asset check ``check_name`` (one of :data:`SUITE_CHECK_NAMES`) of one table's suite;
+    ``later`` are the canonical tables not upstream of the table (see :func:`split_suite`)."""
     suite = load_suite(table, root, validate=False)  # full validation (imports GX) happens at run time
-    counts = suite.counts()
-    description = (f"GX suite `expectations/{table.replace('.', '/')}.json`: {counts['ERROR']} ERROR "
-                   f"(blocking) and {counts['WARN']} WARN expectations, run inside Postgres.")
+    part = split_suite(suite, later).get(check_name) or dataclasses.replace(suite, expectations=())
+    counts = part.counts()
+    late_deps = sorted({r for e in part.expectations for r in referenced_tables(e)} & (set(later) - {table}))
+    what = {CHECK_NAME: "its ERROR rules (blocking)", WARN_CHECK_NAME: "its WARN rules (never blocking)",
+            LATE_CHECK_NAME: f"its rules reading tables loaded later ({', '.join(late_deps)}), run once "
+                             "they are loaded (never blocking)"}[check_name]
+    description = (f"GX suite `expectations/{table.replace('.', '/')}.json`, {what}: {counts['ERROR']} ERROR "
+                   f"and {counts['WARN']} WARN expectations, run inside Postgres.")
+    blocking = check_name == CHECK_NAME and bool(counts["ERROR"])
+    gates = check_name != CHECK_NAME and bool(counts["ERROR"])
 
     @dg.asset_check(
         asset=_asset_key(table),
         name=check_name,
-        blocking=suite.blocking,
+        blocking=blocking,
         description=description,
+        additional_deps=[_asset_key(t) for t in late_deps] or None,
+        metadata={GATES_METADATA: True} if gates else None,
     )
     def _check(context: dg.AssetCheckExecutionContext, hms_db: HmsDatabaseResource) -> dg.AssetCheckResult:
         from hms_pipeline.quality.gx_runner import SuiteOutcome, run_suite
 
         settings = hms_db.settings()
-        current = load_suite(table, root)  # re-read: a reviewer may have edited the file
+        # re-read: a reviewer may have edited the file (the rules are split the same way)
+        current = split_suite(load_suite(table, root), later).get(check_name)
+        current = current or dataclasses.replace(suite, expectations=())
         run_id = context.run.run_id
         with hms_db.connect() as conn:
-            fingerprint = data_fingerprint(conn, table, suite_path(table, root))
+            fingerprint = data_fingerprint(conn, table, suite_path(table, root), current)
             previous = conn.execute(
-                "select outcome, run_id from etl.suite_state where canonical_table = %s and fingerprint = %s",
-                (table, fingerprint),
+                """select outcome, run_id from etl.suite_check_state
+                   where canonical_table = %s and check_name = %s and fingerprint = %s""",
+                (table, check_name, fingerprint),
             ).fetchone()
         reused_from = None
         if previous is not None:
@@ -90,14 +177,17 @@ def suite_check(table: str, *, check_name: str = CHECK_NAME,
             outcome = run_suite(hms_db.canonical_url(), table, current, run_id=run_id)
             with hms_db.connect() as conn:
                 conn.execute(
-                    """insert into etl.suite_state (canonical_table, fingerprint, outcome, run_id)
-                       values (%s, %s, %s, %s)
-                       on conflict (canonical_table) do update set fingerprint = excluded.fingerprint,
-                           outcome = excluded.outcome, run_id = excluded.run_id, evaluated_at = now()""",
-                    (table, fingerprint, Jsonb(outcome.to_dict()), run_id),
+                    """insert into etl.suite_check_state
+                           (canonical_table, check_name, fingerprint, outcome, run_id)
+                       values (%s, %s, %s, %s, %s)
+                       on conflict (canonical_table, check_name) do update
+                       set fingerprint = excluded.fingerprint, outcome = excluded.outcome,
+                           run_id = excluded.run_id, evaluated_at = now()""",
+                    (table, check_name, fingerprint, Jsonb(outcome.to_dict()), run_id),
                 )
-        outcome.write(outcome_path(settings.reports_dir, run_id, table))
-        context.log.info(outcome.summary_line() + (f" (unchanged since run {reused_from})" if reused_from else ""))
+        write_part(outcome_path(settings.reports_dir, run_id, table), outcome)
+        context.log.info(f"{check_name}: " + outcome.summary_line()
+                         + (f" (unchanged since run {reused_from})" if reused_from else ""))
         report = run_dir(settings.reports_dir, run_id) / "index.html"
         result = outcome.to_check_result(report_path=report)
         if reused_from:
@@ -107,9 +197,17 @@ def suite_check(table: str, *, check_name: str = CHECK_NAME,
     return _check
 
 
-def suite_checks(table_names: Iterable[str], *, check_name: str = CHECK_NAME,
+def suite_checks(table_names: Iterable[str], *, later: Mapping[str, Collection[str]] | None = None,
                  root: Path = EXPECTATIONS_DIR) -> list[dg.AssetChecksDefinition]:
-    """One check per table of ``table_names`` (``schema.table``) that has a suite file; tables
-    without one are left out (the test suite makes sure every canonical table has one)."""
-    return [suite_check(t, check_name=check_name, root=root)
-            for t in table_names if suite_path(t, root).is_file()]
+    """The suite checks (:func:`split_suite`) of each table of ``table_names`` (``schema.table``)
+    that has a suite file; tables without one are left out (the test suite makes sure every
+    canonical table has one). ``later``: table -> the canonical tables not upstream of it (none
+    given: no rule is late)."""
+    later = later or {}
+    out = []
+    for t in table_names:
+        if not suite_path(t, root).is_file():
+            continue
+        parts = split_suite(load_suite(t, root, validate=False), later.get(t, ()))
+        out += [suite_check(t, check_name=name, later=later.get(t, ()), root=root) for name in parts]
+    return out

@@ -5,8 +5,10 @@ ERROR severity. Across runs (a schedule starting the next phase on its own) noth
 schedules of later phases ask :func:`phase_gate` first and skip, naming the failing checks, while
 the gate is closed.
 
-A check counts when its spec is ``blocking`` (every ``reconciliation``; an ``expectations`` suite
-with ERROR expectations). Its state is its *latest* execution, as the Dagster UI shows it:
+A check counts when its spec is ``blocking`` (every ``reconciliation``; the ``expectations`` check
+of a suite's ERROR rules) or carries the ``hms/gates`` metadata (``expectations_late`` with ERROR
+rules: it runs after the tables it reads, so it cannot block them, but its failure still gates).
+Its state is its *latest* execution, as the Dagster UI shows it:
 
 - evaluated and failed with ERROR severity -> failing (a WARN-severity failure never blocks);
 - planned in a run that then failed without evaluating it (the check raised, or its asset was
@@ -67,10 +69,18 @@ class GateStatus:
                 f"({earlier}) failing: {named}" + (f"; and {more} more" if more > 0 else ""))
 
 
+GATES_METADATA = "hms/gates"  # check metadata: a non-blocking check that still gates (ERROR rules run late)
+
+
+def _gates(spec) -> bool:
+    return bool(spec.blocking or (spec.metadata or {}).get(GATES_METADATA))
+
+
 def blocking_check_keys(asset_graph, asset_keys: Iterable[dg.AssetKey]) -> list[dg.AssetCheckKey]:
-    """The checks of ``asset_keys`` declared blocking, in a stable order."""
+    """The checks of ``asset_keys`` declared blocking (or carrying the ``hms/gates`` metadata: a
+    suite's ERROR rules that run late, once the tables they read are loaded), in a stable order."""
     keys = asset_graph.get_check_keys_for_assets(set(asset_keys))
-    return sorted((k for k in keys if asset_graph.get_check_spec(k).blocking),
+    return sorted((k for k in keys if _gates(asset_graph.get_check_spec(k))),
                   key=lambda k: (k.asset_key.to_user_string(), k.name))
 
 

@@ -107,13 +107,41 @@ where s.deleted_at is null
 group by 2
 having count(*) = 1;
 
--- The last evaluation of each table's expectation suite, reused while nothing it reads changed
--- (same suite file, same legacy snapshot, no pipeline write since, same row count and
--- max(updated_at) of the table): a no-change delta run does not pay for the suites again.
-create table if not exists etl.suite_state (
-    canonical_table text primary key,
+-- The last evaluation of each suite check of a table (``expectations``: its ERROR rules,
+-- ``expectations_warn``: its WARN rules, ``expectations_late``: the rules reading tables loaded after
+-- it), reused while nothing it reads changed (same rules, same legacy snapshot, same row count and
+-- max(updated_at) of every canonical table they name): a no-change delta run does not pay for the
+-- suites again. It replaces etl.suite_state (one outcome per table), a cache.
+drop table if exists etl.suite_state;
+create table if not exists etl.suite_check_state (
+    canonical_table text not null,
+    check_name text not null,
     fingerprint text not null,
     outcome jsonb not null,
+    run_id text not null,
+    evaluated_at timestamptz not null default now(),
+    primary key (canonical_table, check_name)
+);
+
+-- The warning codes each loaded (or merged) legacy row was written with, so the ``warnings`` check
+-- reports the standing state (rows carrying each warning now), not only the rows of the latest run.
+-- A run replaces the entries of the legacy rows it processed; an entry counts while its legacy row
+-- is mapped in ops.legacy_id_map (a row unmapped since keeps a stale entry that no longer counts).
+create table if not exists etl.row_warnings (
+    canonical_table text not null,
+    legacy_table text not null,
+    legacy_key text not null,
+    codes text[] not null,
+    run_id text not null,
+    primary key (canonical_table, legacy_table, legacy_key)
+);
+
+-- The standing warning counts per table at its last ``warnings`` check, and those before it (the
+-- check reports the change since the previous run).
+create table if not exists etl.warning_state (
+    canonical_table text primary key,
+    counts jsonb not null,
+    previous jsonb not null default '{}'::jsonb,
     run_id text not null,
     evaluated_at timestamptz not null default now()
 );
