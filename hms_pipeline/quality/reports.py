@@ -33,8 +33,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from hms_pipeline.legacy import dispositions
 from hms_pipeline.quality import finance
-from hms_pipeline.quality.checks import CHECK_NAME, run_dir
+from hms_pipeline.quality.checks import CHECK_NAME, SUITE_CHECK_NAMES, run_dir
 from hms_pipeline.quality.finance import render_finance
 from hms_pipeline.quality.gx_runner import SuiteOutcome
 from hms_pipeline.quality.phi import hmac_key, mask_key
@@ -64,7 +65,7 @@ class CheckRecord:
 
 
 def check_records_from_instance(instance, run_id: str, *,
-                                exclude: Sequence[str] = (CHECK_NAME,)) -> list[CheckRecord]:
+                                exclude: Sequence[str] = SUITE_CHECK_NAMES) -> list[CheckRecord]:
     """The run's asset check evaluations from the Dagster event log (suite checks excluded by default:
     their detail comes from ``checks/*.json``). Descriptions are the checks' own PHI-free text."""
     import dagster as dg
@@ -406,9 +407,34 @@ def render_html(summary: Mapping[str, Any], *, data_docs: str | None) -> str:
                                  for x in e["quarantine_samples"])
                 out.append(f"<p class='muted'>first quarantined legacy keys: {keys}</p>")
     out.append(render_finance(s.get("finance")))
+    out.append(render_dispositions(s.get("column_dispositions")))
     out.append("<p class='muted'>Counts, reason codes, expectation names and legacy keys only (and, in the finance "
                "section, amounts, bill numbers and months); legacy keys that are not surrogate ids are shown as keyed "
                "hashes (h:…).</p></body></html>")
+    return "\n".join(out)
+
+
+def render_dispositions(d: Mapping[str, Any] | None) -> str:
+    """The legacy column dispositions (``mappings/columns.csv``, issue #13): counts per legacy table
+    and disposition, then the dropped and pending columns with their reasons. Names only, no values."""
+    if not d:
+        return ""
+    kinds = list(d["totals"])
+    t = d["totals"]
+    out = ["<h2 id='dispositions'>Legacy column dispositions</h2>",
+           "<p>" + " · ".join(f"{t[k]} {_e(k)}" for k in kinds) + " <span class='muted'>(mappings/columns.csv)</span></p>",
+           "<table id='disposition-counts'><tr><th>legacy table</th>" + "".join(f"<th>{_e(k)}</th>" for k in kinds) + "</tr>"]
+    for table, counts in d["tables"].items():
+        out.append(f"<tr data-legacy-table='{_e(table)}'><td>{_e(table)}</td>"
+                   + "".join(f"<td class='n{' warn' if k == 'pending' and counts[k] else ''}'>{counts[k]}</td>" for k in kinds)
+                   + "</tr>")
+    out.append("</table>")
+    for kind in ("dropped", "pending"):
+        if d.get(kind):
+            out.append(f"<h3>{_e(kind)}</h3><table class='dispositions-{_e(kind)}'><tr><th>column</th><th>reason</th></tr>")
+            out += [f"<tr><td><code>{_e(x['table'])}.{_e(x['column'])}</code></td><td class='muted'>{_e(x['reason'])}</td></tr>"
+                    for x in d[kind]]
+            out.append("</table>")
     return "\n".join(out)
 
 
@@ -495,6 +521,7 @@ def write_run_report(conn: psycopg.Connection, run_id: str, check_outcomes: Sequ
             facility_timezone = load_settings().facility_timezone
         summary["finance"] = finance.finance_figures(conn, facility_timezone=facility_timezone, key=key,
                                                      run_checks=list(checks))
+    summary["column_dispositions"] = dispositions.summary()
 
     docs = build_data_docs(folder / "gx", outcomes, run_id) if data_docs else None
     summary["data_docs"] = "gx/index.html" if docs else None
