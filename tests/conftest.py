@@ -20,6 +20,18 @@ from psycopg import sql
 from hms_pipeline.db import start_embedded, stop_embedded, with_database
 
 
+def pytest_collection_modifyitems(config, items):
+    """``HMS_TEST_ONE_SERVER=1`` (CI's second server leg) skips the ``one_server`` tests: random
+    explorations, browser and process-kill tests, which the first leg already ran; every other test
+    runs on both servers."""
+    if os.environ.get("HMS_TEST_ONE_SERVER") != "1":
+        return
+    skip = pytest.mark.skip(reason="one_server: ran on the embedded leg (CI time budget)")
+    for item in items:
+        if item.get_closest_marker("one_server"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def pg_server_url():
     """URL of a PostgreSQL server (database ``postgres``) the tests may create databases on."""

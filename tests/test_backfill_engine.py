@@ -143,6 +143,7 @@ def test_legacy_on_a_separate_database(fresh_db, make_db, monkeypatch):
     assert fingerprint(fresh_db) == fingerprint(same)
 
 
+@pytest.mark.one_server
 def test_a_killed_run_process_then_rerun_equals_an_uninterrupted_run(fresh_db, make_db, pg_server_url, tmp_path,
                                                                      monkeypatch):
     """A real kill: the CLI process dies (SIGKILL) inside core.patients' transaction."""

@@ -160,6 +160,7 @@ def _machine(base: Bases, monkeypatch, label: str) -> type[DeltaMachine]:
     return type(f"DeltaMachine_{label}", (DeltaMachine,), {"base": base, "monkeypatch": monkeypatch, "label": label})
 
 
+@pytest.mark.one_server
 @pytest.mark.parametrize("profile", list(PROFILES))
 def test_random_deltas_equal_a_full_load(profile, bases, monkeypatch):
     began = time.monotonic()

@@ -67,6 +67,7 @@ CI = settings(
 )
 
 
+@pytest.mark.one_server
 @pytest.mark.slow
 @pytest.mark.parametrize("profile", PROFILES)
 @CI
@@ -102,6 +103,7 @@ RICH = HostileCase(profile="blueprint", seed=11, scale=25, order="shuffle", salt
 ])
 
 
+@pytest.mark.one_server
 @pytest.mark.slow
 def test_the_full_job_with_suites_and_report_on_a_hostile_base(pg_server_url):
     outcome = check_case(pg_server_url, RICH, suites=True, report=True, note=print)

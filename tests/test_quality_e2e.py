@@ -306,6 +306,7 @@ def event_log_text(instance: dg.DagsterInstance, run_id: str) -> str:
     return "\n".join(serialize_value(e) for e in instance.all_logs(run_id))
 
 
+@pytest.mark.one_server
 def test_the_cli_report_opens_in_chromium_with_each_tables_figures_and_no_phi(fresh_db, pg_server_url, tmp_path):
     from hms_pipeline.db import database_name
     from hms_pipeline.paths import PROJECT_ROOT

@@ -136,6 +136,7 @@ def quarantined_money(conn) -> dict[tuple[str, str], Decimal]:
            group by 1, 2""").fetchall()}
 
 
+@pytest.mark.one_server
 def test_the_finance_section_shows_legacy_vs_migrated_totals_and_differences_in_chromium(
         fresh_db, monkeypatch, tmp_path):
     browser = _chromium()
