@@ -705,11 +705,18 @@ HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "smt", "shri", "s
                         "kumari", "baby", "master", "prof", "sir", "madam", "sister", "brother"})
 
 
+# what the legacy app (and so the generator) writes in a name column when there is no person: not
+# a person's name, and the product may well say it in its own words ("staff self bills")
+PLACEHOLDER_NAMES = frozenset({"staff self bill"})
+
+
 def _name_needle(s: str) -> str | None:
     s = " ".join(s.split())
     if len(s) < 5 or sum(ch.isalpha() for ch in s) < 2:
         return None
     if all(w.strip(".").lower() in HONORIFICS for w in s.split()):
+        return None
+    if s.lower() in PLACEHOLDER_NAMES:
         return None
     return s[:40]
 
