@@ -222,3 +222,14 @@ def test_a_step_database_error_names_table_step_and_constraint_without_values(co
     assert "core.facilities" in str(err) and "facilities_name_key" in str(err)
     assert secret not in str(err) and err.__cause__ is None and err.__context__ is None
     conn.rollback()
+
+
+def test_planner_settings_are_a_known_list():
+    """A spec's planner settings are names from a fixed list (they reach ``set_config`` as bound
+    values, but a name outside the list is refused when the spec is made)."""
+    from hms_pipeline.engine.spec import Source, TableSpec
+
+    spec = TableSpec("x", "y", sources=(Source("t"),), planner=(("enable_nestloop", "off"),))
+    assert spec.planner == (("enable_nestloop", "off"),)
+    with pytest.raises(ValueError, match="planner setting 'search_path'"):
+        TableSpec("x", "y", sources=(Source("t"),), planner=(("search_path", "evil"),))

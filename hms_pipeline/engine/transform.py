@@ -172,6 +172,8 @@ def apply_table(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, full:
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (spec.name,))
         conn.execute("set local timezone = 'UTC'")
+        for name, value in spec.planner:  # names checked against spec.PLANNER_SETTINGS; value bound
+            conn.execute("select set_config(%s, %s, true)", (name, value))
         # The migration writes history (expired batches included): bypass the application-only
         # insert rule explicitly; the trigger records every bypassed row in ops.audit_log.
         conn.execute("set local hms.migration_bypass = 'on'")

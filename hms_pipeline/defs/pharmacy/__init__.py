@@ -82,6 +82,7 @@ SPECS = [
     TableSpec(
         "pharmacy", "rx_lines", sources=(Source("prescription_items"),),
         deps=("pharmacy.prescriptions", "pharmacy.items", "ref.codes"), merges=False,
+        planner=(("enable_nestloop", "off"),),
         description="Grain: one row per legacy prescription item (prescription_items). rx_id through provenance "
         "(prescription not loaded: quarantined ORPHAN_FK). Item: medication_id through provenance (a merged "
         "medication -> its survivor's item), else medication_name matched like the drug master "
