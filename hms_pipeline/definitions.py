@@ -11,10 +11,17 @@ from hms_pipeline.lib.factory import suite_definitions
 from hms_pipeline.lib.jobs import backfill_deltas_schedule, phase_jobs
 from hms_pipeline.quality.sensors import report_sensors
 
-located = dg.load_defs(defs_root=defs_root)
-defs = dg.Definitions.merge(
-    located,
-    suite_definitions(located),
-    dg.Definitions(jobs=phase_jobs(), schedules=[backfill_deltas_schedule()], sensors=report_sensors()),
-)
+
+
+def _definitions() -> dg.Definitions:
+    # one Definitions object at module scope: Dagster's loader refuses two
+    located = dg.load_defs(defs_root=defs_root)
+    return dg.Definitions.merge(
+        located,
+        suite_definitions(located),
+        dg.Definitions(jobs=phase_jobs(), schedules=[backfill_deltas_schedule()], sensors=report_sensors()),
+    )
+
+
+defs = _definitions()
 check_every_transform_has_a_spec(defs.resolve_all_asset_specs())
