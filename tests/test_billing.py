@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import psycopg
+from psycopg import sql
 import pytest
 
 from backfill_helpers import failed_checks, fingerprint, materializations, prepare, run_backfill
@@ -235,7 +236,8 @@ def test_quarantine_detail_has_no_values_of_rows(generated):
         # the walk-in buyer's name and phone are nowhere in the billing tables
         names = [r[0] for r in conn.execute("select distinct customer_name from public.billing where customer_name is not null")]
         for table in ("invoices", "invoice_lines", "charges", "payments"):
-            text = conn.execute(f"select coalesce(string_agg(t::text, '|'), '') from billing.{table} t").fetchone()[0]
+            text = conn.execute(sql.SQL("select coalesce(string_agg(t::text, '|'), '') from {} t").format(
+                sql.Identifier("billing", table))).fetchone()[0]
             assert not [n for n in names if len(n) > 3 and n in text], table
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import unicodedata
 
 import psycopg
+from psycopg import sql
 import pytest
 
 from backfill_helpers import failed_checks, fingerprint, materializations, prepare, run_backfill
@@ -251,8 +252,9 @@ def build_catalog(url: str) -> None:
         create_legacy_schema(conn, "public", "blueprint")
         for table, id_, code, name, strength, form, maker, extra in CATALOG:
             cols = ["id", "medication_code", "name", "strength", "dosage_form", "manufacturer", *extra]
-            conn.execute(f"insert into public.{table} ({', '.join(cols)}) values ({', '.join(['%s'] * len(cols))})",
-                         [id_, code, name, strength, form, maker, *extra.values()])
+            conn.execute(sql.SQL("insert into {} ({}) values ({})").format(
+                sql.Identifier("public", table), sql.SQL(", ").join(map(sql.Identifier, cols)),
+                sql.SQL(", ").join(sql.Placeholder() * len(cols))), [id_, code, name, strength, form, maker, *extra.values()])
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 
 import psycopg
+from psycopg import sql
 import pytest
 
 from backfill_helpers import failed_checks, fingerprint, materializations, prepare, run_backfill
@@ -100,8 +101,9 @@ def test_every_legacy_row_is_loaded_merged_or_quarantined(generated):
             recon = reconcile(conn, spec)
             assert recon.ok, recon.problems()
             assert unaccounted(conn, spec.name) == [], spec.name
-        counts = {t: conn.execute(f"select count(*) from {t} where deleted_at is null").fetchone()[0] for t in TARGETS}
-        legacy = {t: conn.execute(f"select count(*) from public.{t}").fetchone()[0]
+        counts = {t: conn.execute(sql.SQL("select count(*) from {} where deleted_at is null").format(
+            sql.Identifier(*t.split(".")))).fetchone()[0] for t in TARGETS}
+        legacy = {t: conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier("public", t))).fetchone()[0]
                   for t in ("prescriptions", "prescription_items")}
         assert counts["pharmacy.prescriptions"] > 0 and counts["pharmacy.rx_lines"] > 0
         if profile != "hostile":  # every prescription and line loads (the truth quarantines none)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 import psycopg
+from psycopg import sql
 import pytest
 
 from backfill_helpers import prepare
@@ -28,8 +29,9 @@ def _stage(url: str, detection: str = "sweep", full: bool = False) -> dict:
 def _unversioned(url: str, table: str) -> int:
     """Staged live rows whose recorded row version is not the legacy row's current xmin."""
     with psycopg.connect(url) as conn:
-        return conn.execute(f"""select count(*) from stg.{table} s join public.{table} l on l.id::text = s._key
-                                where not s._deleted and s._xmin is distinct from l.xmin::text::bigint""").fetchone()[0]
+        return conn.execute(sql.SQL("""select count(*) from {} s join {} l on l.id::text = s._key
+                                        where not s._deleted and s._xmin is distinct from l.xmin::text::bigint""")
+                            .format(sql.Identifier("stg", table), sql.Identifier("public", table))).fetchone()[0]
 
 
 @pytest.mark.parametrize("detection", ["sweep", "hash"])
