@@ -95,6 +95,13 @@ def generated(request, pg_server_url):
 
 def test_every_legacy_row_is_loaded_merged_or_quarantined(generated):
     profile, url, first, *_ = generated
+    with psycopg.connect(url) as conn:  # the conservation checks' shared body sees every row, all accounted
+        for target, legacy in (("pharmacy.prescriptions", "prescriptions"), ("pharmacy.rx_lines", "prescription_items")):
+            n, off = conn.execute("""select count(*), count(*) filter (where expected is distinct from actual)
+                                     from etl.legacy_rows_accounted(%s, %s)""", (target, legacy)).fetchone()
+            staged = conn.execute(sql.SQL("select count(*) from {} where not _deleted").format(
+                sql.Identifier("stg", legacy))).fetchone()[0]
+            assert (n, off) == (staged, 0) and n > 0, (target, n, off, staged)
     assert set(ASSETS) <= set(first)
     with psycopg.connect(url) as conn:
         for spec in SPECS:

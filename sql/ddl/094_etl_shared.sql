@@ -492,3 +492,45 @@ $$;
 
 comment on function etl.lab_analyte_rows(text, text, text, text[], text, jsonb) is
     'Legacy rows of one lab analyte (report row, lab_result_value rows): which is LOADED, reason and detail';
+
+-- === Conservation: every legacy row accounted for =================================================
+
+-- One row per staged live legacy row of p_legacy: subject '<legacy table>:<key>', expected 1, actual
+-- = the live canonical rows of p_canonical the id map gives it (loaded or merged) + 1 when it has
+-- an open quarantine entry for p_canonical. The body of the "one row per legacy row" conservation
+-- checks (sql/<schema>/<table>.checks/*.sql, hms_pipeline.engine.conservation).
+create or replace function etl.legacy_rows_accounted(p_canonical text, p_legacy text)
+returns table (subject text, expected numeric, actual numeric)
+language plpgsql
+stable
+as $$
+declare
+    v_pk text;
+begin
+    select a.attname into v_pk
+    from pg_index as i
+    join pg_attribute as a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+    where i.indrelid = p_canonical::regclass and i.indisprimary;
+    return query execute format(
+        $q$with mapped as (
+               select m.legacy_key, count(*) as n
+               from ops.legacy_id_map as m
+               join %s as t on t.%I = m.canonical_id and t.deleted_at is null
+               where m.canonical_table = $1 and m.legacy_table = $2
+               group by 1
+           ),
+           held as (
+               select distinct q.legacy_key
+               from ops.quarantine as q
+               where q.target_table = $1 and q.legacy_table = $2 and q.resolved_at is null
+           )
+           select $2 || ':' || s._key, 1::numeric,
+                  (coalesce(m.n, 0) + case when h.legacy_key is null then 0 else 1 end)::numeric
+           from %s as s
+           left join mapped as m on m.legacy_key = s._key
+           left join held as h on h.legacy_key = s._key
+           where not s._deleted$q$,
+        p_canonical::regclass, v_pk, format('stg.%I', p_legacy)::regclass)
+    using p_canonical, p_legacy;
+end
+$$;
