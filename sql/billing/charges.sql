@@ -160,19 +160,21 @@ bill_lines as (
     where not l.is_deleted
 ),
 
+-- the encounter a bill line without one is inferred into: per patient (a hash join on patient_id,
+-- never a scan of every encounter per line), the one in progress at the bill's time, else the latest
+-- before it, else the first after
 inferred as (
-    select
+    select distinct on (b.legacy_table, b.legacy_key)
         b.legacy_table,
         b.legacy_key,
-        (select pe.encounter_id
-         from patient_encounters as pe
-         where pe.patient_id = b.patient_id
-         order by (pe.start_at <= b.issued_at) desc,
-                  case when pe.start_at <= b.issued_at then pe.start_at end desc nulls last,
-                  pe.start_at, pe.encounter_id
-         limit 1) as encounter_id
+        pe.encounter_id
     from bill_lines as b
+    join patient_encounters as pe on pe.patient_id = b.patient_id
     where b.own_encounter_id is null and b.patient_id is not null
+    order by b.legacy_table, b.legacy_key,
+             (pe.start_at <= b.issued_at) desc,
+             case when pe.start_at <= b.issued_at then pe.start_at end desc nulls last,
+             pe.start_at, pe.encounter_id
 ),
 
 -- qty / unit price by the amount rule
@@ -329,6 +331,16 @@ copies as (
     where not s._deleted
 ),
 
+-- per admission, the first charge of the first bill of that admission (the carrier of its stay)
+admission_carrier as (
+    select distinct on (ha.admission_key) ha.admission_key, fc.charge_id
+    from headers as h
+    join admissions as ha on ha.allocation_key = h.allocation_key
+    join bill_first_charge as fc on fc.header_table = h.legacy_table and fc.header_key = h.legacy_key
+    where not h.is_deleted
+    order by ha.admission_key, h.legacy_table, h.legacy_key
+),
+
 -- bed days stored on an allocation, unless a bill of the same admission carries the stay
 stays as (
     select
@@ -340,15 +352,10 @@ stays as (
         ad.allocation_id,
         bt.code as bed_code,
         coalesce(b.created_at, b.admission_date) as created_at,
-        (select fc.charge_id
-         from headers as h
-         join admissions as ha on ha.allocation_key = h.allocation_key
-         join bill_first_charge as fc on fc.header_table = h.legacy_table and fc.header_key = h.legacy_key
-         where ha.admission_key = ad.admission_key and not h.is_deleted
-         order by h.legacy_table, h.legacy_key
-         limit 1) as carrier_id
+        ac.charge_id as carrier_id
     from stg.bed_allocations as b
     left join admissions as ad on ad.allocation_key = b._key
+    left join admission_carrier as ac on ac.admission_key = ad.admission_key
     left join bed_types as bt on bt._key = b._key
     where not b._deleted and b.total_charges is not null and b.total_charges <> 0
 ),
@@ -412,29 +419,41 @@ patient_fees as (
     where not p._deleted and etl.billing_fee_text_says(f.txt)
 ),
 
+-- per legacy patient: the encounter its registration row opened (the first of its keys)
+registration_encounter as (
+    select distinct on (split_part(r.legacy_key, '#', 1)) split_part(r.legacy_key, '#', 1) as patient_key, r.encounter_id
+    from encounter_ref as r
+    where r.legacy_table = 'patients'
+    order by split_part(r.legacy_key, '#', 1), r.legacy_key
+),
+
+-- per canonical patient: the first encounter
+first_encounter as (
+    select distinct on (pe.patient_id) pe.patient_id, pe.encounter_id
+    from patient_encounters as pe
+    order by pe.patient_id, pe.start_at nulls last, pe.encounter_id
+),
+
+-- per legacy patient: the first loadable bill line charging a Consultation fee (it carries the
+-- registration row's consultation fee)
+consultation_carrier as (
+    select distinct on (h.patient_key) h.patient_key, c.charge_id
+    from line_charges as c
+    join headers as h on h.legacy_table = c.header_table and h.legacy_key = c.header_key
+    where c.is_consultation and c._reason is null
+    order by h.patient_key, c._legacy_table, c._legacy_key
+),
+
 patient_fee_links as (
     select
         f.*,
         reg.encounter_id as registration_encounter_id,
-        (select pe.encounter_id from patient_encounters as pe
-         where pe.patient_id = f.patient_id
-         order by pe.start_at nulls last, pe.encounter_id
-         limit 1) as first_encounter_id,
-        case when f.col = 'consultation_fee' then
-            (select c.charge_id
-             from line_charges as c
-             join headers as h on h.legacy_table = c.header_table and h.legacy_key = c.header_key
-             where h.patient_key = f._key and c.is_consultation and c._reason is null
-             order by c._legacy_table, c._legacy_key
-             limit 1)
-        end as carrier_id
+        fe.encounter_id as first_encounter_id,
+        case when f.col = 'consultation_fee' then cc.charge_id end as carrier_id
     from patient_fees as f
-    left join lateral (
-        select r.encounter_id from encounter_ref as r
-        where r.legacy_table = 'patients' and split_part(r.legacy_key, '#', 1) = f._key
-        order by r.legacy_key
-        limit 1
-    ) as reg on true
+    left join registration_encounter as reg on reg.patient_key = f._key
+    left join first_encounter as fe on fe.patient_id = f.patient_id
+    left join consultation_carrier as cc on cc.patient_key = f._key
 ),
 
 fee_charges as (

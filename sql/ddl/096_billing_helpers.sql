@@ -511,6 +511,14 @@ begin
         union all select 'billing_summary', b._key from stg.billing_summary as b where not b._deleted
     ),
 
+    -- a ledger row names its bill by id only: the first header table holding that key (a hash
+    -- join, never a scan of every bill per ledger row)
+    bill_of_key as (
+        select distinct on (b.header_key) b.header_table, b.header_key
+        from bills as b
+        order by b.header_key, b.header_table
+    ),
+
     bp as (
         select p.*, bl.header_table as bill_table
         from stg.billing_payments as p
@@ -545,15 +553,21 @@ begin
            and etl.norm_key(p.method) = etl.norm_key(l.payment_method)
            and p.paid_at = l.payment_date
            and not p._deleted
-        where not exists (select 1 from named as n where n.ltable = l.ltable and n._key = l._key)
         group by 1, 2
         having count(*) = 1
     ),
 
+    -- the row named in notes wins over a match by values (a sort, not an anti-join: the notes filter
+    -- is estimated at a handful of rows and is every ledger row in a real copy, and a nested-loop
+    -- anti-join over it was quadratic: > 3 min at 100k patients, 2.9 s this way)
     copies as (
-        select * from named
-        union all
-        select * from matched
+        select distinct on (c.ltable, c._key) c.ltable, c._key, c.copy_of
+        from (
+            select n.ltable, n._key, n.copy_of, 1 as priority from named as n
+            union all
+            select m.ltable, m._key, m.copy_of, 2 from matched as m
+        ) as c
+        order by c.ltable, c._key, c.priority
     )
 
     select
@@ -603,13 +617,7 @@ begin
         l.created_at
     from ledger as l
     left join copies as c on c.ltable = l.ltable and c._key = l._key
-    left join lateral (
-        select b.header_table, b.header_key
-        from bills as b
-        where b.header_key = l.source_id::text
-        order by b.header_table
-        limit 1
-    ) as bl on true
+    left join bill_of_key as bl on bl.header_key = l.source_id::text
 
     union all
 
