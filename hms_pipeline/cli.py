@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from hms_pipeline import db
 from hms_pipeline.paths import PROJECT_ROOT
@@ -220,6 +221,63 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- cutover --------------------------------------------------------------------------------------
+
+
+def cmd_cutover(args: argparse.Namespace) -> int:
+    """Phase 3 (compat / rollback), where the migration stands (status), phase 4 (env)."""
+    from hms_pipeline.compat import switch
+    from hms_pipeline.compat.views import CompatError
+    from hms_pipeline.lib import cutover
+    from hms_pipeline.resources import HmsDatabaseResource
+
+    settings = _settings()
+    hms_db = HmsDatabaseResource()
+    try:
+        if args.cutover_command == "compat":
+            from hms_pipeline.definitions import defs
+            from hms_pipeline.instance import get_instance
+
+            result = cutover.compat_on(hms_db, get_instance(settings), defs.resolve_asset_graph(),
+                                       lambda: run_phase("backfill", settings, quiet=True),
+                                       archive_schema=args.archive_schema)
+            print("\n".join(cutover.describe(result)))
+        elif args.cutover_command == "rollback":
+            print("\n".join(cutover.describe(cutover.compat_off(hms_db))))
+        elif args.cutover_command == "status":
+            with hms_db.connect() as conn:
+                s = switch.state(conn)
+                if s is None or s["action"] == "rollback":
+                    print("phase 2 (backfill): the legacy tables are the application's store; "
+                          "the backfill_deltas schedule runs"
+                          + (f" (rolled back at {s['at']:%Y-%m-%d %H:%M})" if s else ""))
+                else:
+                    print(f"phase 3 (compat) since {s['at']:%Y-%m-%d %H:%M}: {len(s['views'])} compatibility views in "
+                          f"{s['legacy_schema']}, legacy tables in {s['archive_schema']}; the backfill_deltas "
+                          f"schedule skips; writes blocked {float(s['lock_ms']):.0f} ms at the switch")
+                    vis = switch.visibility(conn, s["legacy_schema"], s["archive_schema"], s["views"])
+                    for table, v in sorted(vis.items()):
+                        print(f"  {table}: {v['rows']} rows ({v['from_canonical']} from canonical, "
+                              f"{v['from_archive']} from the archive, {v['archived_not_shown']} not shown)")
+                    writes = conn.execute("select outcome, count(*) from compat.writes where at >= %s "
+                                          "group by 1 order by 1", (s["at"],)).fetchall()
+                    print("  writes through the views: " + (", ".join(f"{o} {n}" for o, n in writes) or "none"))
+        elif args.cutover_command == "env":
+            lines = cutover.env_lines(settings)
+            with hms_db.connect() as conn:
+                role = args.role or conn.execute("select current_user").fetchone()[0]
+                problems = cutover.check_env(conn, settings, role)
+            Path(args.output).write_text("# written by hms-pipeline cutover env (phase 4)\n" + "\n".join(lines) + "\n")
+            print(f"{args.output}: {len(lines)} TABLE_* names")
+            if problems:
+                print("\n".join(f"  problem: {p}" for p in problems))
+                return 1
+            print(f"  every name resolves, for role {role}, to a relation with the blueprint's columns")
+    except CompatError as exc:
+        raise CliError(str(exc)) from exc
+    return 0
+
+
 # --- dev ------------------------------------------------------------------------------------------
 
 
@@ -281,6 +339,18 @@ def build_parser() -> argparse.ArgumentParser:
     from hms_pipeline.cli_report import add_report_parser
 
     add_report_parser(sub)
+
+    p_cut = sub.add_parser("cutover", help="phase 3/4: compatibility views on/off, status, the application's .env")
+    cut_sub = p_cut.add_subparsers(dest="cutover_command", required=True)
+    p_on = cut_sub.add_parser("compat", help="final delta under a short write lock, then the legacy tables move to "
+                              "the archive schema and views with their names serve the application")
+    p_on.add_argument("--archive-schema", default="legacy_archive")
+    cut_sub.add_parser("rollback", help="reverse the switch: the legacy tables come back with every write made meanwhile")
+    cut_sub.add_parser("status", help="where the migration stands")
+    p_env = cut_sub.add_parser("env", help="write the application's .env with the blueprint's TABLE_* names and check them")
+    p_env.add_argument("--output", default="app.env")
+    p_env.add_argument("--role", default=None, help="the application's database role (default: the current user)")
+    p_cut.set_defaults(func=cmd_cutover)
 
     p_dev = sub.add_parser("dev", help="start the Dagster UI (dagster dev) on the product's instance")
     p_dev.add_argument("--port", type=int, default=3000)

@@ -21,7 +21,7 @@ PRINCIPLE6 = {
     "deleted_at": TSTZ,
 }
 # audit_log/codes: blueprint exemptions; legacy_id_map/quarantine: must have exactly their columns.
-PRINCIPLE6_EXEMPT = {"ops.audit_log", "ref.codes", "ops.legacy_id_map", "ops.quarantine"}
+PRINCIPLE6_EXEMPT = {"ops.audit_log", "ref.codes", "ops.legacy_id_map", "ops.quarantine", "ops.legacy_kept"}
 
 BLUEPRINT_COLUMNS: dict[str, dict[str, str]] = {
     # core
@@ -187,6 +187,11 @@ BLUEPRINT_COLUMNS: dict[str, dict[str, str]] = {
         "reason_code": "text not null", "detail": "jsonb not null", "run_id": "text not null",
         "first_seen_at": f"{TSTZ} not null", "last_seen_at": f"{TSTZ} not null", "resolved_at": TSTZ,
     },
+    # the kept store of the compatibility layer (issue #13): an extension store beside provenance
+    "ops.legacy_kept": {
+        "legacy_table": "text not null", "legacy_key": "text not null", "attrs": "jsonb not null",
+        "updated_at": f"{TSTZ} not null",
+    },
 }
 
 COLUMNS: dict[str, dict[str, str]] = {
@@ -199,8 +204,8 @@ COLUMNS: dict[str, dict[str, str]] = {
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     table: (next(iter(cols)),)
     for table, cols in BLUEPRINT_COLUMNS.items()
-    if table not in ("ref.codes", "ops.legacy_id_map", "ops.quarantine")
-} | {"ref.codes": ("code", "system")}
+    if table not in ("ref.codes", "ops.legacy_id_map", "ops.quarantine", "ops.legacy_kept")
+} | {"ref.codes": ("code", "system"), "ops.legacy_kept": ("legacy_table", "legacy_key")}
 
 UNIQUES: set[tuple[str, tuple[str, ...]]] = {
     ("core.users", ("email",)),

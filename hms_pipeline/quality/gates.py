@@ -137,6 +137,23 @@ def phase_gate(instance: dg.DagsterInstance, phase: str, *, phases: Mapping[str,
     return GateStatus(phase, earlier, tuple(failing_blocking_checks(instance, keys, asset_graph=graph)))
 
 
+def _compat_reason() -> str | None:
+    """Why deltas no longer run: the compatibility views are on (the application writes the
+    canonical tables directly through them). None when they are off or the database is unreachable."""
+    from hms_pipeline.compat.switch import compat_is_on, state
+    from hms_pipeline.resources import HmsDatabaseResource
+
+    try:
+        with HmsDatabaseResource().connect() as conn:
+            if not compat_is_on(conn):
+                return None
+            s = state(conn)
+    except Exception:  # noqa: BLE001  (no database: the gate below reports it)
+        return None
+    return (f"the compatibility views are on since {s['at']:%Y-%m-%d %H:%M} (cutover compat): the application "
+            "writes the canonical tables through them, so there is no delta to copy; cutover rollback resumes this")
+
+
 def gated_schedule(*, name: str, job_name: str, phase: str, phases: Mapping[str, dg.AssetSelection],
                    order: Sequence[str] | None = None, cron_schedule: str, description: str = "",
                    default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
@@ -151,6 +168,10 @@ def gated_schedule(*, name: str, job_name: str, phase: str, phases: Mapping[str,
                  "is failing.")
     def _schedule(context: dg.ScheduleEvaluationContext):
         graph = context.repository_def.asset_graph  # the code location the schedule is part of
+        moved = _compat_reason()
+        if moved:
+            context.log.info(moved)
+            return dg.SkipReason(moved)
         gate = phase_gate(context.instance, phase, phases=phases, order=order, asset_graph=graph)
         if gate.closed:
             context.log.info(gate.reason)
