@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import random
-import threading
+import multiprocessing
 import time
 import uuid
 from collections import Counter
@@ -315,52 +315,43 @@ def test_status_and_the_schedule_know_the_switch_is_on(switched):
     assert s["action"] == "compat" and float(s["lock_ms"]) > 0
 
 
-class Writer(threading.Thread):
-    """The old application: registers patients, books appointments, bills and sells, without pause,
-    through the legacy names, one autocommit statement at a time; records every key and the longest
-    time one write took."""
-
-    def __init__(self, url: str, stop: threading.Event):
-        super().__init__(daemon=True)
-        self.url, self.stop_event = url, stop
-        self.written: list[tuple[str, str]] = []
-        self.errors: list[str] = []
-        self.longest = 0.0
-        self.finished_at: list[float] = []
-
-    def run(self):
-        rng = random.Random(7)
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            med = conn.execute("select id from public.medications where status = 'active' order by id limit 1").fetchone()[0]
-            batch = conn.execute("select batch_number from public.medicine_batches where medication_id = %s "
-                                 "and batch_number is not null order by id limit 1", (med,)).fetchone()
-            n = 0
-            while not self.stop_event.is_set() and n < 20000:
-                n += 1
-                try:
-                    started = time.monotonic()
-                    pid = conn.execute("insert into public.patients (id, patient_id, name, created_at) values "
-                                       "(gen_random_uuid(), %s, %s, now()) returning id",
-                                       (f"AP-W-{n:04d}", f"Writer {n}")).fetchone()[0]
-                    self.written.append(("patients", str(pid)))
-                    enc = conn.execute("insert into public.encounter (id, patient_id, start_at) values "
-                                       "(gen_random_uuid(), %s, now()) returning id", (pid,)).fetchone()[0]
-                    self.written.append(("encounter", str(enc)))
-                    bill = conn.execute("insert into public.billing (id, bill_number, patient_id, subtotal, issued_at) "
-                                        "values (gen_random_uuid(), %s, %s, 100, now()) returning id",
-                                        (f"W-{n:04d}", pid)).fetchone()[0]
-                    self.written.append(("billing", str(bill)))
-                    if batch:
-                        st = conn.execute("insert into public.stock_transactions (id, medication_id, batch_number, "
-                                          "transaction_type, quantity, unit_price, total_amount, transaction_date, created_at) "
-                                          "values (gen_random_uuid(), %s, %s, 'sale', -1, 10, 10, now(), now()) returning id",
-                                          (med, batch[0])).fetchone()[0]
-                        self.written.append(("stock_transactions", str(st)))
-                    self.longest = max(self.longest, time.monotonic() - started)
-                    self.finished_at.append(time.monotonic())
-                except psycopg.Error as exc:  # the test fails on any: the app's writes never fail
-                    self.errors.append(f"{type(exc).__name__}: {exc.sqlstate}")
-                time.sleep(rng.uniform(0, 0.01))
+def write_loop(url: str, stop, out) -> None:
+    """The old application, in a process of its own: registers patients, opens encounters, bills and
+    sells, without pause, through the legacy names, one autocommit statement at a time. Puts every
+    key it wrote, its errors, and each iteration's start and end (monotonic clock) on ``out``."""
+    rng = random.Random(7)
+    written, errors, spans = [], [], []
+    with psycopg.connect(url, autocommit=True) as conn:
+        med = conn.execute("select id from public.medications where status = 'active' order by id limit 1").fetchone()[0]
+        batch = conn.execute("select batch_number from public.medicine_batches where medication_id = %s "
+                             "and batch_number is not null order by id limit 1", (med,)).fetchone()
+        n = 0
+        while not stop.is_set() and n < 20000:
+            n += 1
+            started = time.monotonic()
+            try:
+                pid = conn.execute("insert into public.patients (id, patient_id, name, created_at) values "
+                                   "(gen_random_uuid(), %s, %s, now()) returning id",
+                                   (f"AP-W-{n:04d}", f"Writer {n}")).fetchone()[0]
+                written.append(("patients", str(pid)))
+                enc = conn.execute("insert into public.encounter (id, patient_id, start_at) values "
+                                   "(gen_random_uuid(), %s, now()) returning id", (pid,)).fetchone()[0]
+                written.append(("encounter", str(enc)))
+                bill = conn.execute("insert into public.billing (id, bill_number, patient_id, subtotal, issued_at) "
+                                    "values (gen_random_uuid(), %s, %s, 100, now()) returning id",
+                                    (f"W-{n:04d}", pid)).fetchone()[0]
+                written.append(("billing", str(bill)))
+                if batch:
+                    st = conn.execute("insert into public.stock_transactions (id, medication_id, batch_number, "
+                                      "transaction_type, quantity, unit_price, total_amount, transaction_date, created_at) "
+                                      "values (gen_random_uuid(), %s, %s, 'sale', -1, 10, 10, now(), now()) returning id",
+                                      (med, batch[0])).fetchone()[0]
+                    written.append(("stock_transactions", str(st)))
+            except psycopg.Error as exc:  # the test fails on any: the app's writes never fail
+                errors.append(f"{type(exc).__name__}: {exc.sqlstate}")
+            spans.append((started, time.monotonic()))
+            time.sleep(rng.uniform(0, 0.01))
+    out.put((written, errors, spans))
 
 
 def test_a_concurrent_writer_loses_nothing_through_switch_and_rollback(pg_server_url, make_db, monkeypatch, capsys):
@@ -368,31 +359,35 @@ def test_a_concurrent_writer_loses_nothing_through_switch_and_rollback(pg_server
     prepare(url, profile="blueprint")
     pipe = Pipeline(url, monkeypatch)
     assert pipe.delta()
-    stop = threading.Event()
-    writer = Writer(url, stop)
+    ctx = multiprocessing.get_context("spawn")
+    stop, out = ctx.Event(), ctx.Queue()
+    writer = ctx.Process(target=write_loop, args=(url, stop, out), daemon=True)
     writer.start()
-    time.sleep(0.5)
+    time.sleep(3.0)  # the writer is up and writing before the switch starts
     result = pipe.compat()
     switched_at = time.monotonic()
     time.sleep(1.0)
     stop.set()
-    writer.join(60)
-    assert not writer.is_alive() and writer.errors == []
-    assert len(writer.written) > 8
+    written, errors, spans = out.get(timeout=120)
+    writer.join(30)
+    assert errors == []
+    assert len(written) > 8
     # it wrote before the switch (legacy tables), and after it (through the views)
-    assert any(t < switched_at - result.lock_ms / 1000 for t in writer.finished_at)
-    assert any(t > switched_at for t in writer.finished_at)
+    locked_at = result.locked_at
+    assert any(end < locked_at for _, end in spans) and any(start > switched_at for start, _ in spans)
+    longest = max(spans, key=lambda s: s[1] - s[0])
     with capsys.disabled():
-        print(f"\nconcurrent writer: {len(writer.written)} writes, longest write stall {writer.longest * 1000:.0f} ms, "
+        print(f"\nconcurrent writer: {len(written)} writes, longest write stall {(longest[1] - longest[0]) * 1000:.0f} ms "
+              f"(from {longest[0] - locked_at:+.1f} s to {longest[1] - locked_at:+.1f} s of the write lock), "
               f"writes blocked {result.lock_ms:.0f} ms by the switch")
     with psycopg.connect(url) as conn:
         homes = {"patients": "core.patients", "encounter": "clinical.encounters", "billing": "billing.invoices",
                  "stock_transactions": "pharmacy.inventory_txns"}
-        for table, key in writer.written:
+        for table, key in written:
             n = conn.execute("select count(*) from ops.legacy_id_map where legacy_table = %s and legacy_key = %s "
                              "and canonical_table = %s", (table, key, homes[table])).fetchone()[0]
             assert n == 1, f"{table}: a write of the concurrent writer is in canonical {n} times"
-        written_patients = [k for t, k in writer.written if t == "patients"]
+        written_patients = [k for t, k in written if t == "patients"]
         live = conn.execute("""select count(*) from ops.legacy_id_map m join core.patients p on p.patient_id = m.canonical_id
                                where m.legacy_table = 'patients' and m.legacy_key = any(%s) and p.deleted_at is null""",
                             (written_patients,)).fetchone()[0]
@@ -402,7 +397,7 @@ def test_a_concurrent_writer_loses_nothing_through_switch_and_rollback(pg_server
     with psycopg.connect(url) as conn:
         assert not switch.compat_is_on(conn)
         for table in ("patients", "encounter", "billing", "stock_transactions"):
-            keys = [k for t, k in writer.written if t == table]
+            keys = [k for t, k in written if t == table]
             found = conn.execute(sql.SQL("select count(*) from {} where id::text = any(%s)").format(
                 sql.Identifier("public", table)), (keys,)).fetchone()[0]
             assert found == len(keys), f"{table}: rollback lost writes"
@@ -410,3 +405,29 @@ def test_a_concurrent_writer_loses_nothing_through_switch_and_rollback(pg_server
     # and a second switch works again (the deltas picked the writes up: nothing new to load)
     again = pipe.compat()
     assert again.views and all(v["archived_not_shown"] == 0 for v in again.summary["visibility"].values())
+
+
+def test_cutover_status_and_env_commands(switched, tmp_path, monkeypatch, capsys):
+    url, *_ = switched
+    from hms_pipeline.cli import main
+
+    monkeypatch.setenv("HMS_DATABASE_URL", url)
+    assert main(["cutover", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "phase 3 (compat)" in out and "patients:" in out and "writes through the views" in out
+    env = tmp_path / "app.env"
+    assert main(["cutover", "env", "--output", str(env)]) == 0
+    lines = [line for line in env.read_text().splitlines() if line.startswith("TABLE_")]
+    assert len(lines) == 37 and "TABLE_PATIENTS=core.patients" in lines
+    # a name that does not resolve for the application is named, and the command fails
+    monkeypatch.setenv("TABLE_WARDS", "inpatient.no_such_table")
+    assert main(["cutover", "env", "--output", str(env)]) == 1
+    assert "TABLE_WARDS=inpatient.no_such_table: no such relation" in capsys.readouterr().out
+
+
+def test_compat_refuses_a_second_switch_and_names_why(switched):
+    from hms_pipeline.compat.views import CompatError
+
+    _url, pipe, *_ = switched
+    with pytest.raises(CompatError, match="already on"):
+        pipe.compat()

@@ -32,6 +32,7 @@ class SwitchResult:
     views: list[str]
     lock_ms: float
     summary: dict = field(default_factory=dict)
+    locked_at: float | None = None  # time.monotonic() when the writes were blocked
 
 
 def state(conn: psycopg.Connection) -> dict | None:
@@ -161,14 +162,26 @@ def switch_on(conn: psycopg.Connection, *, legacy_schema: str, archive_schema: s
     # legacy views with no body of their own (the live database's appointments, medicines, ...) read
     # the compatibility views now, as they read the tables before
     _create_views(conn, legacy_schema, {n: d for n, d in legacy_views.items() if n not in views})
-    lock_ms = round((time.monotonic() - started) * 1000, 1)
-    summary = {"visibility": visibility(conn, legacy_schema, archive_schema, views),
-               "archived_without_view": sorted(set(tables) - set(views))}
+    lock_ms = round((time.monotonic() - started) * 1000, 1)  # until here; the caller records it at commit
+    summary = {"archived_without_view": sorted(set(tables) - set(views))}
     conn.execute(
         """insert into compat.cutover_events (action, legacy_schema, archive_schema, tables, views, legacy_views, lock_ms, summary)
            values ('compat', %s, %s, %s, %s, %s, %s, %s)""",
         (legacy_schema, archive_schema, tables, views, json.dumps(legacy_views), lock_ms, json.dumps(summary)))
     return SwitchResult("compat", tables, views, lock_ms, summary)
+
+
+def record_switch(conn: psycopg.Connection, result: SwitchResult, lock_ms: float) -> None:
+    """After the switch committed: the time the application's writes were really blocked (lock to
+    commit) and, outside the lock, what each view shows (:func:`visibility`)."""
+    s = state(conn)
+    result.lock_ms = round(lock_ms, 1)
+    result.locked_at = time.monotonic() - lock_ms / 1000
+    result.summary["visibility"] = visibility(conn, s["legacy_schema"], s["archive_schema"], result.views)
+    conn.execute(
+        """update compat.cutover_events set lock_ms = %s, summary = %s
+           where event_id = (select max(event_id) from compat.cutover_events)""",
+        (result.lock_ms, json.dumps(result.summary)))
 
 
 def switch_off(conn: psycopg.Connection) -> SwitchResult:

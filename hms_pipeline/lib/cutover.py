@@ -63,6 +63,10 @@ def compat_on(hms_db: HmsDatabaseResource, instance: dg.DagsterInstance, asset_g
                                      + ", ".join(str(f) for f in failing[:5])) + "; nothing was switched")
             result = switch.switch_on(conn, legacy_schema=settings.legacy_schema, archive_schema=archive_schema,
                                       locked_at=locked_at)
+        blocked_ms = (time.monotonic() - locked_at) * 1000  # lock to commit
+        with conn.transaction():
+            switch.record_switch(conn, result, blocked_ms)
+        result.locked_at = locked_at
     return result
 
 
