@@ -104,14 +104,42 @@ def app_tables(conn) -> list[str]:
 
 
 SELECT_ALL = "select * from {}"
-READS = {
-    # (table, query): the application's kinds of reads, by legacy name; compared per key
-    "by id": ("patients", "select * from {} where id = any(%(ids)s)"),
-    "by patient": ("billing", "select * from {} where patient_id = any(%(patients)s)"),
-    "newest first": ("appointment", "select * from {} order by created_at desc, id limit 10"),
-    "ilike name": ("medications", "select * from {} where name ilike %(like)s"),
-    "ilike bill": ("billing", "select * from {} where bill_number ilike %(bill)s or customer_name ilike %(bill)s"),
-}
+SEARCHED = ("name", "first_name", "last_name", "generic_name", "phone", "email", "bill_number", "customer_name",
+            "service_name", "patient_id", "code", "batch_number", "medication_code")
+
+
+def plan_reads(conn, tables: list[str], merged: list[str]) -> dict[str, tuple[str, sql.Composable, dict]]:
+    """The application's kinds of reads, for every legacy table it reads (APP_ACCESS.md): by id, by
+    patient, ILIKE on its name/phone-like columns, newest first. Search terms and keys are sampled
+    from the legacy rows (values stay inside the test, never printed)."""
+    reads: dict[str, tuple[str, sql.Composable, dict]] = {}
+    for t in tables:
+        ident = sql.Identifier("public", t)
+        cols = {c.name: c.type for c in legacy_columns(conn, "public", t)}
+        ids = [r[0] for r in conn.execute(sql.SQL("select id from {} order by id limit 3").format(ident))]
+        reads[f"{t} by id"] = (t, sql.SQL("select * from {} where id = any(%(ids)s)").format(ident), {"ids": ids})
+        if cols.get("patient_id") == "uuid":
+            pats = [r[0] for r in conn.execute(sql.SQL(
+                "select distinct patient_id from {} where patient_id is not null and patient_id::text <> all(%s) "
+                "order by 1 limit 3").format(ident), (merged,))]
+            if pats:
+                reads[f"{t} by patient"] = (t, sql.SQL("select * from {} where patient_id = any(%(p)s)").format(ident),
+                                            {"p": pats})
+        for col in SEARCHED:
+            if col not in cols or not (cols[col].startswith("char") or cols[col] == "text"):
+                continue
+            term = conn.execute(sql.SQL(
+                "select substr(btrim({c}), greatest(length(btrim({c})) - 3, 1), 4) from {t} "
+                "where length(btrim({c})) >= 4 order by id limit 1").format(c=sql.Identifier(col), t=ident)).fetchone()
+            if term:
+                reads[f"{t} ilike {col}"] = (t, sql.SQL("select * from {} where {} ilike %(q)s").format(
+                    ident, sql.Identifier(col)), {"q": f"%{term[0]}%"})
+        if "created_at" in cols:
+            reads[f"{t} newest first"] = (t, sql.SQL("select * from {} order by created_at desc nulls last, id limit 10")
+                                          .format(ident), {})
+    return reads
+
+
 EMBEDS = {
     # the embedded reads PostgREST makes through FKs, as joins of legacy ids
     "doctors -> users": "select d.id, u.id as uid from {doctors} d join {users} u on u.id = d.user_id",
@@ -125,15 +153,29 @@ EMBEDS = {
 
 def read_everything(conn, params: dict) -> dict:
     out = {"select *": {t: rows_by_key(conn, sql.SQL(SELECT_ALL).format(sql.Identifier("public", t)))
-                        for t in app_tables(conn) or compat_tables() if t in params["present"]}}
-    for name, (table, query) in READS.items():
-        out[name] = (table, rows_by_key(conn, sql.SQL(query).format(sql.Identifier("public", table)), params))
+                        for t in params["present"]}}
+    for name, (_table, query, args) in params["reads"].items():
+        out[name] = rows_by_key(conn, query, args)
     for name, query in EMBEDS.items():
         idents = {t: sql.Identifier("public", t) for t in
                   ("doctors", "users", "medicine_batches", "medications", "billing", "billing_payments", "bed_allocations",
                    "beds", "patients")}
         out[name] = Counter(tuple(str(v) for v in r) for r in conn.execute(sql.SQL(query).format(**idents)).fetchall())
     return out
+
+
+def explained(table: str, keys: set[str], before_all: dict, after_all: dict) -> bool:
+    """Keys a read found on one side only are explained when each differs, in ``select *``, only in
+    documented normalised columns (e.g. a search on a phone whose format is normalised)."""
+    allowed = normalised().get(table, set())
+    for key in keys:
+        b, a = before_all.get(key), after_all.get(key)
+        if b is None or a is None:
+            return False
+        changed = {c for c in b if a.get(c) != b[c]}
+        if not changed or not changed <= allowed:
+            return False
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -151,18 +193,7 @@ def switched(pg_server_url):
             merged = [r[0] for r in conn.execute(
                 "select legacy_key from ops.legacy_id_map where legacy_table = 'patients' "
                 "and canonical_table = 'core.patients' and disposition = 'MERGED'")]
-            loaded = [r[0] for r in conn.execute(
-                """select p.id::text from public.patients p
-                   where exists (select 1 from public.billing b where b.patient_id = p.id)
-                     and p.id::text <> all(%s) order by p.id limit 5""", (merged,))]
-            med = conn.execute("select substr(name, 1, 3) from public.medications where name is not null "
-                               "order by id limit 1").fetchone()[0]
-            bill = conn.execute("select substr(btrim(bill_number), 1, 4) from public.billing "
-                                "where bill_number is not null order by id limit 1").fetchone()[0]
-            params = {"ids": loaded[:3], "patients": loaded, "like": f"%{med}%", "bill": f"%{bill}%",
-                      "present": present}
-            for key in ("ids", "patients"):
-                params[key] = [uuid.UUID(k) for k in params[key]]
+            params = {"present": present, "reads": plan_reads(conn, present, merged)}
             before = read_everything(conn, params)
         result = pipe.compat()
         yield url, pipe, params, before, result
@@ -204,18 +235,29 @@ def test_select_star_returns_the_same_rows_modulo_documented_normalisations(swit
     assert len({r["rule"] for r in csv.DictReader(open(NORMALISATIONS, encoding="utf-8"))}) <= 10
 
 
-@pytest.mark.parametrize("read", list(READS) + list(EMBEDS))
-def test_the_apps_reads_return_the_same_rows(switched, read):
+def test_the_apps_reads_return_the_same_rows(switched):
     url, _pipe, params, before, _result = switched
     with psycopg.connect(url) as conn:
         after = read_everything(conn, params)
-    if read in READS:
-        table, rows = before[read]
-        assert rows, f"{read}: the read finds nothing before the switch (a test that could not fail)"
-        assert differences(table, rows, after[read][1]) == []
-    else:
-        assert before[read], read
-        assert after[read] == before[read], read
+    assert len(params["reads"]) >= 3 * len(params["present"])
+    problems = []
+    for name, (table, _q, _a) in params["reads"].items():
+        if not before[name]:
+            continue  # e.g. no row of that table carries a patient
+        b, a = before[name], after[name]
+        lost, extra = set(b) - set(a), set(a) - set(b)
+        # a normalised created_at (a merged duplicate shows its survivor's) moves rows across a LIMIT
+        moved = name.endswith("newest first") and "created_at" in normalised().get(table, set())
+        if (lost or extra) and not moved and not explained(table, lost | extra, before["select *"][table],
+                                                            after["select *"][table]):
+            problems.append(f"{name}: {len(lost)} rows missing, {len(extra)} extra")
+        problems += [f"{name}: {p}" for p in differences(table, {k: b[k] for k in set(b) & set(a)},
+                                                            {k: a[k] for k in set(b) & set(a)})]
+    for name in EMBEDS:
+        assert before[name], f"{name}: the join finds nothing before the switch (a test that could not fail)"
+        if after[name] != before[name]:
+            problems.append(f"{name}: the embedded join returns other pairs")
+    assert problems == []
 
 
 def _one(conn, query, params=()):
