@@ -99,7 +99,12 @@ def differences(table: str, before: dict[str, dict], after: dict[str, dict]) -> 
 
 
 def app_tables(conn) -> list[str]:
-    present = set(switch.legacy_base_tables(conn, "public"))
+    """The legacy relations the application reads (a view body each), tables or, in the live
+    database, the legacy views (appointments, medicines, ...) that the switch re-creates over the
+    compatibility views."""
+    present = {r[0] for r in conn.execute(
+        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = 'public' and c.relkind in ('r', 'v')")}
     return [t for t in compat_tables() if t in present]
 
 
@@ -178,14 +183,14 @@ def explained(table: str, keys: set[str], before_all: dict, after_all: dict) -> 
     return True
 
 
-@pytest.fixture(scope="module")
-def switched(pg_server_url):
+@pytest.fixture(scope="module", params=["blueprint", "live"])
+def switched(request, pg_server_url):
     from conftest import create_database, drop_database
 
     url = create_database(pg_server_url, "compat")
     mp = pytest.MonkeyPatch()
     try:
-        prepare(url, profile="blueprint")
+        prepare(url, profile=request.param)
         pipe = Pipeline(url, mp)
         assert pipe.delta()
         with psycopg.connect(url, autocommit=True) as conn:
@@ -204,7 +209,9 @@ def switched(pg_server_url):
 
 def test_switch_puts_a_view_under_every_legacy_name_the_app_uses(switched):
     url, _pipe, params, _before, result = switched
-    assert sorted(result.views) == sorted(params["present"])
+    with psycopg.connect(url) as conn:
+        tables = set(switch.legacy_base_tables(conn, "legacy_archive"))
+    assert sorted(result.views) == sorted(t for t in params["present"] if t in tables)
     with psycopg.connect(url) as conn:
         for table in result.views:
             kind, options = conn.execute(
