@@ -262,6 +262,10 @@ def cmd_cutover(args: argparse.Namespace) -> int:
                     writes = conn.execute("select outcome, count(*) from compat.writes where at >= %s "
                                           "group by 1 order by 1", (s["at"],)).fetchall()
                     print("  writes through the views: " + (", ".join(f"{o} {n}" for o, n in writes) or "none"))
+        elif args.cutover_command in ("teardown", "checklist"):
+            from hms_pipeline import cli_phase56
+
+            return cli_phase56.cmd_cutover(args, settings)
         elif args.cutover_command == "env":
             lines = cutover.env_lines(settings)
             with hms_db.connect() as conn:
@@ -276,6 +280,13 @@ def cmd_cutover(args: argparse.Namespace) -> int:
     except CompatError as exc:
         raise CliError(str(exc)) from exc
     return 0
+
+
+def cmd_security(args: argparse.Namespace) -> int:
+    """Phase 5: RLS per role and audit (hms_pipeline/cli_phase56.py)."""
+    from hms_pipeline import cli_phase56
+
+    return cli_phase56.cmd_security(args, _settings())
 
 
 # --- dev ------------------------------------------------------------------------------------------
@@ -350,7 +361,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_env = cut_sub.add_parser("env", help="write the application's .env with the blueprint's TABLE_* names and check them")
     p_env.add_argument("--output", default="app.env")
     p_env.add_argument("--role", default=None, help="the application's database role (default: the current user)")
+    p_td = cut_sub.add_parser("teardown", help="phase 6: after the cool-off, back up the archived legacy tables, verify "
+                              "the backup, then drop the compatibility views and the archive")
+    p_td.add_argument("--dry-run", action="store_true", help="print the plan and what would refuse it")
+    p_td.add_argument("--backup-dir", default=None, help="where the backup goes (default: HMS_HOME/backups)")
+    cut_sub.add_parser("checklist", help="the blueprint's cutover checklist, each item with its evidence (exit 1 while "
+                       "any is open)")
     p_cut.set_defaults(func=cmd_cutover)
+
+    p_sec = sub.add_parser("security", help="phase 5: roles, RLS policies and audit triggers")
+    sec_sub = p_sec.add_subparsers(dest="security_command", required=True)
+    p_en = sec_sub.add_parser("enable", help="enable the RLS policies (all canonical tables, or --table)")
+    p_en.add_argument("--table", action="append", default=[], metavar="SCHEMA.TABLE")
+    sec_sub.add_parser("status", help="which tables have RLS and audit on; the role matrix run live")
+    p_sec.set_defaults(func=cmd_security)
 
     p_dev = sub.add_parser("dev", help="start the Dagster UI (dagster dev) on the product's instance")
     p_dev.add_argument("--port", type=int, default=3000)
