@@ -52,6 +52,23 @@ def write_path(table: str) -> Path:
     return COMPAT_DIR / f"{table}.write.sql"
 
 
+_BODY_OF = re.compile(r"^-- body of: ([a-z_][a-z0-9_]*(?:\.write)?)\.sql[ \t]*$", re.M)
+
+
+def render(path: Path, table: str) -> str:
+    """The SQL of ``path`` for legacy ``table``: a file whose line ``-- body of: <other>.sql`` names
+    another file is that file (an alias table served by the same rules, e.g. appointments by
+    appointment's); ``@table@`` stands for the legacy table's name (validated: letters, digits and
+    underscores only, so it is safe both inside a string literal and in a function name)."""
+    if not _NAME.match(table):
+        raise CompatError(f"compat: invalid legacy table name {table!r}")
+    text = read_sql(path)
+    m = _BODY_OF.search(text)
+    if m:
+        text = read_sql(COMPAT_DIR / f"{m.group(1)}.sql")
+    return text.replace("@table@", table)
+
+
 def compat_tables() -> list[str]:
     """Legacy tables with a view body, sorted."""
     return sorted(p.stem for p in COMPAT_DIR.glob("*.sql") if not p.name.endswith(".write.sql"))
@@ -110,7 +127,7 @@ def view_sql(conn: psycopg.Connection, table: str, *, view_schema: str, archive_
     for name in (table, view_schema, archive_schema):
         if not _NAME.match(name):
             raise CompatError(f"compat {table}: invalid identifier {name!r}")
-    body = read_sql(body_path(table)).strip().rstrip(";")
+    body = render(body_path(table), table).strip().rstrip(";")
     produced = set(body_columns(conn, body))
     if key not in produced:
         raise CompatError(f"compat {table}: the body (sql/compat/{table}.sql) does not produce the key column {key}")
@@ -156,7 +173,7 @@ def create_view(conn: psycopg.Connection, table: str, *, view_schema: str, archi
                 view, sql.Identifier(c.name), sql.SQL(c.default)))  # type: ignore[arg-type]  # the catalog's own expression
     if writable:
         if write_path(table).is_file():
-            conn.execute(sql.SQL(read_sql(write_path(table))))  # type: ignore[arg-type]
+            conn.execute(sql.SQL(render(write_path(table), table)))  # type: ignore[arg-type]
         conn.execute(sql.SQL("create trigger compat_write instead of insert or update or delete on {} "
                              "for each row execute function compat.dispatch({}, {})").format(
             view, sql.Literal(archive_schema), sql.Literal(key)))

@@ -20,7 +20,7 @@
 with provenance as (
     select m.legacy_key, m.canonical_id
     from ops.legacy_id_map as m
-    where m.legacy_table = 'appointment'
+    where m.legacy_table = '@table@'
       and m.canonical_table = 'clinical.appointments'
       and m.disposition in ('LOADED', 'MERGED')
 ),
@@ -40,7 +40,7 @@ facility as (
 kept as (
     select k.legacy_key, k.attrs
     from ops.legacy_kept as k
-    where k.legacy_table = 'appointment'
+    where k.legacy_table = '@table@'
 ),
 
 -- legacy appt_status ref_code ids with their code and canonical status

@@ -211,11 +211,11 @@ begin
 end
 $$;
 
-create or replace function compat.apply_appointment(p_op text, p_key text, p_new jsonb, p_old jsonb)
+create or replace function compat.apply_@table@(p_op text, p_key text, p_new jsonb, p_old jsonb)
 returns void
 language plpgsql
 as $$
 begin
-    perform compat.appointment_write('appointment', p_op, p_key, p_new, p_old);
+    perform compat.appointment_write('@table@', p_op, p_key, p_new, p_old);
 end
 $$;

@@ -17,7 +17,7 @@
 with provenance as (
     select m.legacy_key, m.canonical_id
     from ops.legacy_id_map as m
-    where m.legacy_table = 'billing_item'
+    where m.legacy_table = '@table@'
       and m.canonical_table = 'billing.charges'
       and m.disposition in ('LOADED', 'MERGED')
 ),
@@ -31,7 +31,7 @@ charges as (
 line_provenance as (
     select m.legacy_key, m.canonical_id
     from ops.legacy_id_map as m
-    where m.legacy_table = 'billing_item'
+    where m.legacy_table = '@table@'
       and m.canonical_table = 'billing.invoice_lines'
 ),
 
@@ -51,7 +51,7 @@ bill_keys as (
 kept as (
     select k.legacy_key, k.attrs
     from ops.legacy_kept as k
-    where k.legacy_table = 'billing_item'
+    where k.legacy_table = '@table@'
 ),
 
 final as (

@@ -16,7 +16,7 @@
 with provenance as (
     select m.legacy_key, m.canonical_id, m.disposition
     from ops.legacy_id_map as m
-    where m.legacy_table = 'medications'
+    where m.legacy_table = '@table@'
       and m.canonical_table = 'pharmacy.items'
       and m.disposition in ('LOADED', 'MERGED')
 ),
@@ -30,7 +30,7 @@ items as (
 kept as (
     select k.legacy_key, k.attrs
     from ops.legacy_kept as k
-    where k.legacy_table = 'medications'
+    where k.legacy_table = '@table@'
 ),
 
 final as (

@@ -23,7 +23,7 @@
 with provenance as (
     select m.legacy_key, m.canonical_id
     from ops.legacy_id_map as m
-    where m.legacy_table = 'payment_history'
+    where m.legacy_table = '@table@'
       and m.canonical_table = 'billing.payments'
       and m.disposition in ('LOADED', 'MERGED')
 ),
@@ -45,7 +45,7 @@ bill_keys as (
 kept as (
     select k.legacy_key, k.attrs
     from ops.legacy_kept as k
-    where k.legacy_table = 'payment_history'
+    where k.legacy_table = '@table@'
 ),
 
 final as (
