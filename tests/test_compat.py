@@ -480,3 +480,24 @@ def test_compat_refuses_a_second_switch_and_names_why(switched):
     _url, pipe, *_ = switched
     with pytest.raises(CompatError, match="already on"):
         pipe.compat()
+
+
+def test_compat_refuses_while_a_blocking_check_fails_and_switches_nothing(make_db, monkeypatch):
+    from hms_pipeline.compat.views import CompatError
+
+    url = make_db("compatref")
+    prepare(url, profile="blueprint")
+    pipe = Pipeline(url, monkeypatch)
+    assert pipe.delta()
+    with psycopg.connect(url) as conn:
+        # money changed behind the pipeline's back: the blocking money checks fail on the next delta
+        conn.execute("""update billing.invoices set due_amount = due_amount + 100 where invoice_id =
+                        (select invoice_id from billing.invoices where deleted_at is null order by invoice_id limit 1)""")
+        conn.commit()
+    assert not pipe.delta()
+    with pytest.raises(CompatError, match=r"refused: blocking check\(s\) failing: .*billing"):
+        pipe.compat()
+    with psycopg.connect(url) as conn:
+        assert not switch.compat_is_on(conn)
+        assert conn.execute("select to_regclass('legacy_archive.patients') is null "
+                            "and to_regclass('public.patients') is not null").fetchone()[0]

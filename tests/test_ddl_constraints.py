@@ -233,15 +233,11 @@ def test_stock_on_hand_refreshes_concurrently(db):
     assert stock == {batch: Decimal("70.000"), None: Decimal("6.000")}
 
 
-# --- the generic audit function (attached in phase 5; exercised here) -----------------------
+# --- the generic audit trigger (attached to every canonical table by 099_audit.sql) ----------
 
 
 def test_audit_row_records_changes(db):
     with db.transaction(force_rollback=True):
-        db.execute(
-            "create trigger trg_audit after insert or update or delete on core.facilities"
-            " for each row execute function ops.audit_row()"
-        )
         fac = facility(db)
         db.execute("update core.facilities set name = name where facility_id = %s", (fac,))  # no-op: no row
         db.execute("update core.facilities set name = 'Annex' where facility_id = %s", (fac,))

@@ -79,3 +79,28 @@ def test_pipeline_sessions_run_without_jit_and_with_the_configured_work_mem(pg_s
         assert conn.execute("show work_mem").fetchone()[0] == "32MB"
         assert conn.execute("show jit").fetchone()[0] == "off"
         assert conn.execute("show temp_buffers").fetchone()[0] == "128MB"
+
+
+def test_phase6_settings_defaults():
+    s = settings()
+    assert s.cool_off_days == 14
+    assert s.monitor_open_encounter_days == 30
+    assert s.monitor_quarantine_growth == 0.05
+    assert s.monitor_invoice_drift == 0.0
+    assert s.spot_checks == 10
+    s = settings(HMS_COOL_OFF_DAYS="0", HMS_MONITOR_OPEN_ENCOUNTER_DAYS="365", HMS_MONITOR_QUARANTINE_GROWTH="0",
+                 HMS_MONITOR_INVOICE_DRIFT="0.50", HMS_SPOT_CHECKS="3")
+    assert (s.cool_off_days, s.monitor_open_encounter_days, s.monitor_quarantine_growth, s.monitor_invoice_drift,
+            s.spot_checks) == (0, 365, 0.0, 0.5, 3)
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("HMS_COOL_OFF_DAYS", "-1"), ("HMS_COOL_OFF_DAYS", "two weeks"), ("HMS_COOL_OFF_DAYS", "1.5"),
+    ("HMS_MONITOR_OPEN_ENCOUNTER_DAYS", "0"), ("HMS_MONITOR_OPEN_ENCOUNTER_DAYS", "x"),
+    ("HMS_MONITOR_QUARANTINE_GROWTH", "-0.1"), ("HMS_MONITOR_QUARANTINE_GROWTH", "nan"),
+    ("HMS_MONITOR_INVOICE_DRIFT", "-1"), ("HMS_MONITOR_INVOICE_DRIFT", "ten"),
+    ("HMS_SPOT_CHECKS", "0"),
+])
+def test_phase6_settings_are_validated_naming_the_variable(variable, value):
+    with pytest.raises(SettingsError, match=variable):
+        settings(**{variable: value})
