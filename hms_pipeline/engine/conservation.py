@@ -15,12 +15,15 @@ each as a blocking ERROR check of the table's asset, with its figures in the che
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from hms_pipeline.engine.spec import TableSpec
 from hms_pipeline.sqlrun import read_sql
@@ -88,4 +91,69 @@ def run_checks(conn: psycopg.Connection, spec: TableSpec) -> list[ConservationRe
     return [run_check(conn, p) for p in check_files(spec)]
 
 
-__all__ = ["ConservationResult", "check_files", "check_name", "description", "run_check", "run_checks"]
+_RELATION = re.compile(r"\b(?:core|clinical|inpatient|pharmacy|billing|ops|ref|stg)\.[a-z_][a-z0-9_]*\b")
+# what moves when a table's rows change, per relation kind (ops.quarantine has no updated_at)
+_STAMP = {"ops.quarantine": "count(*)::text || '/' || coalesce(max(last_seen_at)::text, '') || '/' "
+                            "|| count(resolved_at)::text"}
+
+
+def fingerprint(conn: psycopg.Connection, path: Path) -> str:
+    """What a check's result depends on: its file, the legacy snapshot, and the row count and latest
+    change of every relation it names (edits made outside the pipeline count too)."""
+    text = path.read_text(encoding="utf-8")
+    parts = [hashlib.md5(text.encode()).hexdigest(),
+             str(conn.execute("select coalesce(max(snapshot_seq), 0) from etl.stage_runs").fetchone()[0])]
+    for name in sorted(set(_RELATION.findall(text))):
+        if conn.execute("select to_regclass(%s) is null", (name,)).fetchone()[0]:
+            continue
+        schema, rel = name.split(".")
+        cols = {r[0] for r in conn.execute(
+            "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0", (name,))}
+        if name in _STAMP:
+            stamp = sql.SQL(_STAMP[name])  # a fixed expression of this module
+        elif "updated_at" in cols:
+            stamp = sql.SQL("count(*)::text || '@' || coalesce(max(updated_at)::text, '')")
+        elif "_change_seq" in cols:
+            stamp = sql.SQL("count(*)::text || '@' || coalesce(max(_change_seq)::text, '')")
+        else:
+            stamp = sql.SQL("count(*)::text")
+        value = conn.execute(sql.SQL("select {} from {}").format(stamp, sql.Identifier(schema, rel))).fetchone()[0]
+        parts.append(f"{name}={value}")
+    return ":".join(parts)
+
+
+def run_checks_or_reuse(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, idle: bool
+                        ) -> list[ConservationResult]:
+    """:func:`run_checks`, except that on an ``idle`` run (nothing processed for the table and
+    nothing written anywhere in the run) a check whose fingerprint is unchanged keeps its last
+    result. Measured at 100k patients: the billing money checks cost about 60 s per run otherwise."""
+    out = []
+    for path in check_files(spec):
+        name = check_name(path)
+        fp = fingerprint(conn, path)
+        if idle:
+            row = conn.execute(
+                """select result from etl.conservation_state
+                   where canonical_table = %s and check_name = %s and fingerprint = %s""",
+                (spec.name, name, fp)).fetchone()
+            if row is not None:
+                r = row[0]
+                out.append(ConservationResult(name, r["subjects"], r["violations"], Decimal(r["expected_total"]),
+                                              Decimal(r["actual_total"]), list(r["sample"])))
+                continue
+        result = run_check(conn, path)
+        conn.execute(
+            """insert into etl.conservation_state (canonical_table, check_name, fingerprint, result, run_id)
+               values (%s, %s, %s, %s, %s)
+               on conflict (canonical_table, check_name) do update set fingerprint = excluded.fingerprint,
+                   result = excluded.result, run_id = excluded.run_id, evaluated_at = now()""",
+            (spec.name, name, fp, Jsonb({"subjects": result.subjects, "violations": result.violations,
+                                         "expected_total": str(result.expected_total),
+                                         "actual_total": str(result.actual_total), "sample": result.sample}), run_id))
+        conn.commit()
+        out.append(result)
+    return out
+
+
+__all__ = ["ConservationResult", "check_files", "check_name", "description", "fingerprint", "run_check", "run_checks",
+           "run_checks_or_reuse"]

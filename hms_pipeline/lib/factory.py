@@ -137,7 +137,9 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
                                     row_rules=rules)
                 idle = not full and stats.todo == 0 and not something_written(conn, context.run_id)
                 recon = reconcile_or_reuse(conn, spec, context.run_id, idle=idle)
-            conserved = conservation.run_checks(conn, spec)
+            conserved = conservation.run_checks_or_reuse(
+                conn, spec, context.run_id,
+                idle=spec.kind != "script" and not full and stats.todo == 0 and not something_written(conn, context.run_id))
             standing, change = standing_warnings(conn, spec.name, context.run_id)
         context.log.info(
             "%s: %d candidates, %d written, %d unchanged, %d merged, %d quarantined, %d soft-deleted in %.2fs",

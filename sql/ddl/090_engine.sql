@@ -146,6 +146,20 @@ create table if not exists etl.warning_state (
     evaluated_at timestamptz not null default now()
 );
 
+-- The last result of each conservation check (sql/<schema>/<table>.checks/*.sql) and what it
+-- depended on: an idle run (nothing processed for the table, nothing written anywhere) whose
+-- fingerprint (check file, legacy snapshot, row count and latest change of every table the check
+-- names) is unchanged reuses it: the money checks rescan every legacy bill otherwise.
+create table if not exists etl.conservation_state (
+    canonical_table text not null,
+    check_name text not null,
+    fingerprint text not null,
+    result jsonb not null,
+    run_id text not null,
+    evaluated_at timestamptz not null default now(),
+    primary key (canonical_table, check_name)
+);
+
 -- The last reconciliation of each canonical table; a run that processed nothing for the table and
 -- wrote nothing anywhere reuses it instead of rescanning (no-change delta runs stay cheap).
 create table if not exists etl.reconcile_state (
