@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from hms_pipeline.engine import audit_bulk
 from hms_pipeline.engine.reconcile import Reconciliation, SourceFigures
 from hms_pipeline.engine.rejects import quarantine_staging_rejects, reject_figures
 from hms_pipeline.engine.spec import TableSpec
@@ -58,6 +59,7 @@ def apply_script(conn: psycopg.Connection, spec: TableSpec, run_id: str) -> Appl
         conn.commit()
     with conn.transaction():
         conn.execute("select set_config('hms.run_id', %s, true)", (run_id,))
+        audit_bulk.mute_rows(conn, run_id)  # one audit row per table per run, not per row
         before = _content(conn, spec)
         conn.execute("select etl.id_map_partition(%s)", (spec.name,))  # the script maps its legacy rows
         for path in script_files(spec):
@@ -76,6 +78,7 @@ def apply_script(conn: psycopg.Connection, spec: TableSpec, run_id: str) -> Appl
                    written = excluded.written, unchanged = excluded.unchanged, seconds = excluded.seconds""",
             (run_id, spec.name, stats.candidates, stats.written, stats.unchanged, stats.seconds),
         )
+        audit_bulk.record(conn, spec.name, run_id, stats)
     return stats
 
 

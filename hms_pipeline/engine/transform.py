@@ -43,6 +43,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from hms_pipeline.engine import audit_bulk
 from hms_pipeline.engine import preflight as preflight_step
 from hms_pipeline.engine import steps
 from hms_pipeline.engine.errors import TransformError, guarded
@@ -177,6 +178,7 @@ def apply_table(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, full:
         # The migration writes history (expired batches included): bypass the application-only
         # insert rule explicitly; the trigger records every bypassed row in ops.audit_log.
         conn.execute("set local hms.migration_bypass = 'on'")
+        audit_bulk.mute_rows(conn, run_id)  # one audit row per table per run, not per row
         upto = snapshot_seq(conn, run_id)
         row = conn.execute("select applied_seq, upstream_seen_at from etl.apply_state where canonical_table = %s",
                            (spec.name,)).fetchone()
@@ -231,6 +233,7 @@ def apply_table(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, full:
             (run_id, spec.name, stats.candidates, stats.written, stats.unchanged, stats.quarantined,
              stats.merged, stats.soft_deleted, stats.seconds, stats.mapped),
         )
+        audit_bulk.record(conn, spec.name, run_id, stats)
     return stats
 
 

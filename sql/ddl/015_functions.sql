@@ -28,51 +28,5 @@ $$;
 comment on function ops.set_updated_at() is
     'BEFORE UPDATE row trigger: updated_at = now() only when the row changed (args: generated columns to ignore)';
 
--- Generic row audit (principle 7). Created here, attached later: the blueprint's phase 5 turns
--- audit triggers on table by table (as AFTER INSERT OR UPDATE OR DELETE ... FOR EACH ROW).
--- Runs with the caller's rights; phase 5 decides grants / security definer together with RLS.
--- No-op updates (nothing changed but updated_at) are not logged.
-create or replace function ops.audit_row()
-returns trigger
-language plpgsql
-as $$
-declare
-    v_before jsonb;
-    v_after jsonb;
-    v_pk jsonb;
-begin
-    if tg_op in ('UPDATE', 'DELETE') then
-        v_before := to_jsonb(old);
-    end if;
-    if tg_op in ('INSERT', 'UPDATE') then
-        v_after := to_jsonb(new);
-    end if;
-    if tg_op = 'UPDATE' and (v_before - 'updated_at') = (v_after - 'updated_at') then
-        return coalesce(new, old);
-    end if;
-
-    select jsonb_object_agg(a.attname, coalesce(v_after, v_before) -> a.attname::text)
-      into v_pk
-      from pg_catalog.pg_index i
-      join pg_catalog.pg_attribute a
-        on a.attrelid = i.indrelid
-       and a.attnum = any (i.indkey)
-     where i.indrelid = tg_relid
-       and i.indisprimary;
-
-    insert into ops.audit_log (actor_user_id, action, table_name, pk, before, after)
-    values (
-        nullif(current_setting('hms.actor_user_id', true), '')::uuid,
-        tg_op,
-        tg_table_schema || '.' || tg_table_name,
-        v_pk,
-        v_before,
-        v_after
-    );
-    -- Ignored for AFTER triggers; lets the row through if someone attaches it BEFORE.
-    return coalesce(new, old);
-end;
-$$;
-
-comment on function ops.audit_row() is
-    'AFTER row trigger writing INSERT/UPDATE/DELETE images to ops.audit_log (attached in blueprint phase 5)';
+-- The generic row audit, ops.audit_row(), and its triggers on every canonical table are in
+-- 099_audit.sql (phase 5: created after every table, with the PHI columns each table masks).
