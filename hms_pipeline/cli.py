@@ -247,7 +247,10 @@ def cmd_cutover(args: argparse.Namespace) -> int:
         elif args.cutover_command == "status":
             with hms_db.connect() as conn:
                 s = switch.state(conn)
-                if s is None or s["action"] == "rollback":
+                if s is not None and s["action"] == "teardown":
+                    print(f"phase 6 done at {s['at']:%Y-%m-%d %H:%M}: the compatibility views and the archived legacy "
+                          "tables were dropped after a verified backup; the canonical tables are the only store")
+                elif s is None or s["action"] == "rollback":
                     print("phase 2 (backfill): the legacy tables are the application's store; "
                           "the backfill_deltas schedule runs"
                           + (f" (rolled back at {s['at']:%Y-%m-%d %H:%M})" if s else ""))

@@ -145,6 +145,17 @@ class Settings:
     # hashed); "hash" hashes every row every run; "watermark" reads rows past the last
     # updated_at/created_at only
     change_detection: str = "sweep"
+    # phase 6 (issue #14): days between `cutover compat` and the earliest teardown (HMS_COOL_OFF_DAYS)
+    cool_off_days: int = 14
+    # monitors (hms_pipeline/lib/monitors.py): an encounter open longer than this many days is
+    # flagged (HMS_MONITOR_OPEN_ENCOUNTER_DAYS); the unresolved quarantine may grow by this share
+    # between two monitor runs (HMS_MONITOR_QUARANTINE_GROWTH); an invoice's stored totals may drift
+    # from its ledgers by this amount (HMS_MONITOR_INVOICE_DRIFT, currency units)
+    monitor_open_encounter_days: int = 30
+    monitor_quarantine_growth: float = 0.05
+    monitor_invoice_drift: float = 0.0
+    # rows per legacy table the checklist's spot check compares field by field (HMS_SPOT_CHECKS)
+    spot_checks: int = 10
 
     def table(self, variable: str) -> TableName:
         """The configured name of a canonical table, by its blueprint variable (``TABLE_PATIENTS``)."""
@@ -198,6 +209,33 @@ def load_settings(env: dict[str, str] | None = None, dotenv_path: Path | None = 
     if not 0.0 <= max_shrink <= 1.0:
         raise SettingsError(f"HMS_MAX_SHRINK={max_shrink_text!r} is not a share between 0 and 1 (e.g. 0.10)")
 
+    def whole(name: str, default: str, *, minimum: int = 0, what: str = "a whole number") -> int:
+        text = get(name, default)
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise SettingsError(f"{name}={text!r} is not {what} >= {minimum}")
+        return value
+
+    def amount(name: str, default: str, *, upper: float | None = None, what: str) -> float:
+        text = get(name, default)
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not (0.0 <= value and (upper is None or value <= upper)) or value != value:
+            raise SettingsError(f"{name}={text!r} is not {what}")
+        return value
+
+    cool_off_days = whole("HMS_COOL_OFF_DAYS", "14", what="a number of days")
+    open_encounter_days = whole("HMS_MONITOR_OPEN_ENCOUNTER_DAYS", "30", minimum=1, what="a number of days")
+    quarantine_growth = amount("HMS_MONITOR_QUARANTINE_GROWTH", "0.05", upper=1000.0,
+                               what="a share >= 0 (e.g. 0.05 for 5%)")
+    invoice_drift = amount("HMS_MONITOR_INVOICE_DRIFT", "0.00", upper=1e12, what="an amount >= 0 (e.g. 0.00)")
+    spot_checks = whole("HMS_SPOT_CHECKS", "10", minimum=1, what="a number of rows per table")
+
     tz = get("HMS_FACILITY_TIMEZONE", "Asia/Kolkata")
     try:
         zoneinfo.ZoneInfo(tz)
@@ -237,4 +275,9 @@ def load_settings(env: dict[str, str] | None = None, dotenv_path: Path | None = 
         work_mem=work_mem,
         max_shrink=max_shrink,
         change_detection=change_detection,
+        cool_off_days=cool_off_days,
+        monitor_open_encounter_days=open_encounter_days,
+        monitor_quarantine_growth=quarantine_growth,
+        monitor_invoice_drift=invoice_drift,
+        spot_checks=spot_checks,
     )

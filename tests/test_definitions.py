@@ -63,6 +63,7 @@ def test_every_canonical_asset_has_all_its_checks():
     """Independent of the snapshot: the factory gives every canonical table its three checks (and
     ``expectations_warn`` / ``expectations_late`` when its suite has WARN / late rules), plus one
     blocking ``conservation_<name>`` per file in ``sql/<schema>/<table>.checks/``."""
+    from hms_pipeline.lib.monitors import MONITORS
     from hms_pipeline.paths import SQL_DIR
 
     graph = defs.resolve_asset_graph()
@@ -76,7 +77,9 @@ def test_every_canonical_asset_has_all_its_checks():
         conserving += bool(files)
         names = {c.name for c in graph.get_check_keys_for_assets({spec.key})}
         engine = {"reconciliation", "warnings", "expectations"} | {f"conservation_{f.stem}" for f in files}
-        assert engine <= names <= engine | {"expectations_warn", "expectations_late"}, spec.key
+        # the WARN monitors (issue #14, hms_pipeline/defs/monitors) on the tables they watch
+        monitors = {f"monitor_{m.name}" for m in MONITORS if m.asset == tuple(spec.key.path)}
+        assert engine <= names <= engine | {"expectations_warn", "expectations_late"} | monitors, spec.key
         blocking = {c.name for c in graph.get_check_keys_for_assets({spec.key}) if graph.get_check_spec(c).blocking}
         assert {f"conservation_{f.stem}" for f in files} <= blocking, spec.key
     assert conserving >= 1  # pharmacy.items at least

@@ -53,6 +53,15 @@ def compat_is_on(conn: psycopg.Connection) -> bool:
     return bool(s and s["action"] == "compat")
 
 
+def cutover_done(conn: psycopg.Connection) -> bool:
+    """The compatibility views and the archived legacy tables were torn down (phase 6): the canonical
+    tables are the only store; nothing is switched or copied any more."""
+    if conn.execute("select to_regclass('compat.cutover_events') is null").fetchone()[0]:
+        return False
+    s = state(conn)
+    return bool(s and s["action"] == "teardown")
+
+
 def legacy_base_tables(conn: psycopg.Connection, schema: str) -> list[str]:
     """The contract's base tables present in ``schema``."""
     rows = conn.execute(
@@ -138,6 +147,8 @@ def switch_on(conn: psycopg.Connection, *, legacy_schema: str, archive_schema: s
     check_schema_name(archive_schema)
     if compat_is_on(conn):
         raise CompatError("cutover compat: the compatibility views are already on (cutover status; cutover rollback)")
+    if cutover_done(conn):
+        raise CompatError("cutover compat: the cutover is done (cutover teardown dropped the legacy tables)")
     started = locked_at or time.monotonic()
     tables = legacy_base_tables(conn, legacy_schema)
     if not tables:

@@ -139,17 +139,22 @@ def phase_gate(instance: dg.DagsterInstance, phase: str, *, phases: Mapping[str,
 
 def _compat_reason() -> str | None:
     """Why deltas no longer run: the compatibility views are on (the application writes the
-    canonical tables directly through them). None when they are off or the database is unreachable."""
-    from hms_pipeline.compat.switch import compat_is_on, state
+    canonical tables directly through them), or the cutover is done (torn down). None when they are
+    off or the database is unreachable."""
+    from hms_pipeline.compat.switch import compat_is_on, cutover_done, state
     from hms_pipeline.resources import HmsDatabaseResource
 
     try:
         with HmsDatabaseResource().connect() as conn:
-            if not compat_is_on(conn):
+            done = cutover_done(conn)
+            if not done and not compat_is_on(conn):
                 return None
             s = state(conn)
     except Exception:  # noqa: BLE001  (no database: the gate below reports it)
         return None
+    if done:
+        return (f"the cutover is done: cutover teardown dropped the legacy tables at {s['at']:%Y-%m-%d %H:%M}; "
+                "the application writes the canonical tables, there is nothing to copy")
     return (f"the compatibility views are on since {s['at']:%Y-%m-%d %H:%M} (cutover compat): the application "
             "writes the canonical tables through them, so there is no delta to copy; cutover rollback resumes this")
 

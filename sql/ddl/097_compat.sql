@@ -38,7 +38,7 @@ create table if not exists compat.kept_columns (
 -- were blocked. The latest row says where the migration stands.
 create table if not exists compat.cutover_events (
     event_id bigint generated always as identity primary key,
-    action text not null check (action in ('compat', 'rollback')),
+    action text not null check (action in ('compat', 'rollback', 'teardown')),
     legacy_schema text not null,
     archive_schema text not null,
     tables text[] not null,
