@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
+from psycopg import sql
 
 from hms_pipeline.engine import conservation
 from hms_pipeline.engine.reconcile import reconcile_or_reuse
@@ -59,6 +60,35 @@ def transform_params(hms_db: HmsDatabaseResource) -> dict:
     """Values every transform may use (bound parameters, never formatted into SQL)."""
     s = hms_db.settings()
     return {"facility_name": s.facility_name, "facility_tz": s.facility_timezone}
+
+
+# Who answers for a schema's tables (Dagster owners: shown in the UI and searchable).
+OWNERS = {
+    "core": "team:registration",
+    "clinical": "team:clinical",
+    "inpatient": "team:clinical",
+    "pharmacy": "team:pharmacy",
+    "billing": "team:finance",
+    "ref": "team:data-platform",
+}
+
+
+def table_facts(conn, name: str) -> dict:
+    """Dagster's standard table metadata from the catalog: ``dagster/row_count`` (live rows) and
+    ``dagster/column_schema`` (name, type, nullability and comment of every column)."""
+    schema, table = name.split(".")
+    cols = conn.execute(
+        """select a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, col_description(a.attrelid, a.attnum)
+           from pg_attribute a where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped
+           order by a.attnum""", (name,)).fetchall()
+    live = sql.SQL(" where deleted_at is null") if any(c[0] == "deleted_at" for c in cols) else sql.SQL("")
+    rows = conn.execute(sql.SQL("select count(*) from {}{}").format(sql.Identifier(schema, table), live)).fetchone()[0]
+    return {
+        "dagster/row_count": dg.MetadataValue.int(rows),
+        "dagster/column_schema": dg.TableSchema(columns=[
+            dg.TableColumn(n, t, description=d, constraints=dg.TableColumnConstraints(nullable=not nn))
+            for n, t, nn, d in cols]),
+    }
 
 
 def _check_specs(key: dg.AssetKey, spec: TableSpec) -> list[dg.AssetCheckSpec]:
@@ -116,6 +146,7 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
         description=description,
         kinds={"postgres"},
         tags={"phase": spec.phase},
+        owners=[OWNERS[spec.schema]] if spec.schema in OWNERS else None,
         metadata={
             "dagster/table_name": spec.name,
             "dagster/code_references": dg.CodeReferencesMetadataValue(code_references=refs),
@@ -137,6 +168,7 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
                                     row_rules=rules)
                 idle = not full and stats.todo == 0 and not something_written(conn, context.run_id)
                 recon = reconcile_or_reuse(conn, spec, context.run_id, idle=idle)
+            facts = table_facts(conn, spec.name)
             conserved = conservation.run_checks_or_reuse(
                 conn, spec, context.run_id,
                 idle=spec.kind != "script" and not full and stats.todo == 0 and not something_written(conn, context.run_id))
@@ -149,6 +181,7 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
         seen = sum(s.seen for s in recon.sources)
         yield dg.MaterializeResult(
             metadata={
+                **facts,
                 "rows_seen": dg.MetadataValue.int(seen),
                 "loaded": dg.MetadataValue.int(stats.written),
                 "merged": dg.MetadataValue.int(stats.merged),
