@@ -36,6 +36,9 @@ from hms_pipeline.quality.suites import load_suite, preflight_rules, suite_path
 from hms_pipeline.resources import BackfillOptions, HmsDatabaseResource
 
 LEGACY_SNAPSHOT_KEY = dg.AssetKey(["etl", "legacy_snapshot"])
+# the schema phase's asset: upstream of the snapshot, so of every canonical table ("Materialize all"
+# orders the DDL before the data)
+CANONICAL_SCHEMA_KEY = dg.AssetKey("canonical_schema")
 RECONCILIATION = "reconciliation"
 WARNINGS = "warnings"
 TRANSFORM_METADATA = "hms/transform"  # the transform file, relative to the project (discovery reads it)

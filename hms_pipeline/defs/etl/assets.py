@@ -7,7 +7,7 @@ import dagster as dg
 from hms_pipeline.engine.staging import EXCLUDED_TABLES, Guard, stage_same_database, stage_separate_server
 from hms_pipeline.legacy.schema import contract
 from hms_pipeline.paths import SQL_DIR
-from hms_pipeline.lib.factory import LEGACY_SNAPSHOT_KEY
+from hms_pipeline.lib.factory import CANONICAL_SCHEMA_KEY, LEGACY_SNAPSHOT_KEY
 from hms_pipeline.resources import BackfillOptions, HmsDatabaseResource
 
 
@@ -29,7 +29,7 @@ def legacy_table_names() -> list[str]:
 @dg.asset(
     key=LEGACY_SNAPSHOT_KEY,
     group_name="etl",
-    deps=[dg.AssetKey(["legacy", name]) for name in legacy_table_names()],
+    deps=[CANONICAL_SCHEMA_KEY, *(dg.AssetKey(["legacy", name]) for name in legacy_table_names())],
     kinds={"postgres"},
     tags={"phase": "backfill"},
 )

@@ -3,11 +3,11 @@
 
 import dagster as dg
 
+from hms_pipeline.lib.factory import CANONICAL_SCHEMA_KEY
 from hms_pipeline.lib.schema import apply_canonical_schema
 from hms_pipeline.phases import PHASE_TAG
 from hms_pipeline.resources import HmsDatabaseResource
 
-CANONICAL_SCHEMA_KEY = dg.AssetKey("canonical_schema")
 
 
 @dg.asset(key=CANONICAL_SCHEMA_KEY, group_name="ops", kinds={"postgres"}, tags={PHASE_TAG: "schema"})
