@@ -78,8 +78,9 @@ def _run_config(job, full: bool, accept_deletions: Sequence[str] = ()) -> dict:
 
 
 def args_log_level() -> str:
-    """Dagster's console log level for CLI runs (``HMS_LOG_LEVEL``, default WARNING)."""
-    return os.environ.get("HMS_LOG_LEVEL", "WARNING").upper()
+    """Dagster's console log level for CLI runs (``HMS_LOG_LEVEL``, default CRITICAL: the run summary
+    says what failed in one line each and where the full traces are; INFO or DEBUG show Dagster's log)."""
+    return os.environ.get("HMS_LOG_LEVEL", "CRITICAL").upper()
 
 
 def run_phase(phase: str, settings: Settings, *, quiet: bool = False, full: bool = False,
@@ -102,7 +103,10 @@ def run_phase(phase: str, settings: Settings, *, quiet: bool = False, full: bool
         raise_on_error=False,
         run_config=_run_config(job, full, accept_deletions),
     )
-    print_run_summary(instance, result, time.monotonic() - started, out=sys.stdout)
+    from hms_pipeline.paths import run_dir
+
+    print_run_summary(instance, result, time.monotonic() - started, out=sys.stdout,
+                      trace_dir=run_dir(settings.reports_dir, result.run_id))
     _write_report(instance, result.run_id, defs)
     return result.success
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import IO
 
 import dagster as dg
@@ -14,7 +15,37 @@ def _value(entry) -> object:
     return getattr(entry, "value", entry)
 
 
-def print_run_summary(instance: dg.DagsterInstance, result, seconds: float, out: IO[str]) -> None:
+def _root_cause(error) -> str:
+    """The first line of the innermost error (Dagster wraps the real one: 'Error occurred while
+    executing op ...'). Errors raised by the pipeline name table, key and rule, never a value; a
+    database error's first line names the constraint (its DETAIL line, which may quote values, is
+    left out)."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    lines = (error.message or "").strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def write_traces(folder: Path, failures) -> Path:
+    """Every failed step's full error (message, stack, causes) in ``folder/failures.log``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "failures.log"
+    with open(path, "w", encoding="utf-8") as fh:
+        for event in failures:
+            error = event.event_specific_data.error
+            fh.write(f"== {event.step_key}\n")
+            while error is not None:
+                fh.write(error.message.rstrip() + "\n" + "".join(error.stack or []) + "\n")
+                error = getattr(error, "cause", None)
+                if error is not None:
+                    fh.write("-- caused by:\n")
+    return path
+
+
+def print_run_summary(instance: dg.DagsterInstance, result, seconds: float, out: IO[str],
+                      trace_dir: Path | None = None) -> None:
+    """The per-asset table, one line per failed check or step (the step's root cause), and where
+    the full traces are (``trace_dir/failures.log``)."""
     rows = []
     for event in result.get_asset_materialization_events():
         mat = event.step_materialization_data.materialization
@@ -38,7 +69,12 @@ def print_run_summary(instance: dg.DagsterInstance, result, seconds: float, out:
         label = "CHECK FAILED" if check.severity.value == "ERROR" else "WARN"
         detail = f": {check.description}" if check.description else ""
         print(f"{label}: {check.asset_key.to_user_string()} {check.check_name}{detail}", file=out)
-    for event in result.get_step_failure_events():
-        print(f"STEP FAILED: {event.step_key}: {event.event_specific_data.error.message.strip()}", file=out)
+    failures = list(result.get_step_failure_events())
+    for event in failures:
+        print(f"STEP FAILED: {event.step_key}: {_root_cause(event.event_specific_data.error)}", file=out)
+    if failures and trace_dir is not None:
+        path = write_traces(trace_dir, failures)
+        print(f"the full error of each failed step: {path}; fix the cause, then run the phase again "
+              "(tables already written are not redone)", file=out)
     status = "succeeded" if result.success else "FAILED"
     print(f"run {result.run_id} {status} in {seconds:.1f}s", file=out)

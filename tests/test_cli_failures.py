@@ -1,0 +1,37 @@
+"""A failed step reads as one line on the terminal (issue #16): the step and its root cause (table,
+column, rule; never a row value), and the path of the file holding the full trace."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import psycopg
+
+from backfill_helpers import prepare
+from hms_pipeline.paths import PROJECT_ROOT
+
+
+def test_a_failed_step_is_one_line_and_its_trace_goes_to_a_file(fresh_db, tmp_path):
+    from hms_pipeline.db import database_name
+
+    prepare(fresh_db)
+    with psycopg.connect(fresh_db) as conn:  # the legacy source lost a column every transform needs
+        conn.execute("alter table public.patients drop column name cascade")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HMS_", "DAGSTER_"))}
+    env.update(HMS_DATABASE_URL=fresh_db, HMS_HOME=str(tmp_path / "home"), HMS_REPORTS_DIR=str(tmp_path / "reports"),
+               HMS_DAGSTER_DATABASE=database_name(fresh_db) + "_dg")
+    cli = subprocess.run([sys.executable, "-m", "hms_pipeline.cli", "run", "--phase", "backfill"],
+                         env=env, capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+    output = cli.stdout + cli.stderr
+    assert cli.returncode == 1, output[-3000:]
+    failed = [line for line in cli.stdout.splitlines() if line.startswith("STEP FAILED:")]
+    assert len(failed) == 1 and "etl__legacy_snapshot" in failed[0]
+    assert "patients" in failed[0] and "name" in failed[0], failed[0]
+    assert "Traceback" not in output and 'File "' not in output  # no stack on the terminal
+    m = re.search(r"the full error of each failed step: (\S+failures\.log)", cli.stdout)
+    assert m, cli.stdout[-2000:]
+    trace = open(m.group(1), encoding="utf-8").read()
+    assert "== etl__legacy_snapshot" in trace and 'File "' in trace
