@@ -83,6 +83,12 @@ def args_log_level() -> str:
     return os.environ.get("HMS_LOG_LEVEL", "CRITICAL").upper()
 
 
+def make_run_id() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
 def run_phase(phase: str, settings: Settings, *, quiet: bool = False, full: bool = False,
               accept_deletions: Sequence[str] = ()) -> bool:
     """Materialize one phase through Dagster (in-process executor, persistent instance)."""
@@ -98,11 +104,20 @@ def run_phase(phase: str, settings: Settings, *, quiet: bool = False, full: bool
     instance = get_instance(settings)
     job = defs.resolve_job_def(phase_job_name(phase))
     started = time.monotonic()
-    result = job.execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        run_config=_run_config(job, full, accept_deletions),
-    )
+    from contextlib import nullcontext
+
+    from hms_pipeline.lib import progress
+
+    run_id = make_run_id()
+    watch = (progress.Progress(instance, run_id, len(job.graph.node_dict)) if progress.wanted()
+             else nullcontext())
+    with watch:
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config=_run_config(job, full, accept_deletions),
+            run_id=run_id,
+        )
     from hms_pipeline.paths import run_dir
 
     print_run_summary(instance, result, time.monotonic() - started, out=sys.stdout,

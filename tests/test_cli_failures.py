@@ -35,3 +35,23 @@ def test_a_failed_step_is_one_line_and_its_trace_goes_to_a_file(fresh_db, tmp_pa
     assert m, cli.stdout[-2000:]
     trace = open(m.group(1), encoding="utf-8").read()
     assert "== etl__legacy_snapshot" in trace and 'File "' in trace
+
+
+def test_progress_lines_name_each_finished_step_with_counts(fresh_db, tmp_path):
+    from hms_pipeline.db import database_name
+
+    prepare(fresh_db)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HMS_", "DAGSTER_"))}
+    env.update(HMS_DATABASE_URL=fresh_db, HMS_HOME=str(tmp_path / "home"), HMS_REPORTS_DIR=str(tmp_path / "reports"),
+               HMS_DAGSTER_DATABASE=database_name(fresh_db) + "_dg", HMS_PROGRESS="1")
+    cli = subprocess.run([sys.executable, "-m", "hms_pipeline.cli", "run", "--phase", "schema"],
+                         env=env, capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+    assert cli.returncode == 0, (cli.stdout + cli.stderr)[-3000:]
+    lines = re.findall(r"^\[(\d+)/(\d+)\] (\S+) [\d.]+s \(elapsed \d+s\)$", cli.stderr, re.M)
+    assert lines and lines[-1][0] == lines[-1][1], cli.stderr[-2000:]  # the last line says N/N
+    assert any(step == "canonical_schema" for _, _, step in lines)
+    # off the terminal (no HMS_PROGRESS), nothing of it
+    env.pop("HMS_PROGRESS")
+    quiet = subprocess.run([sys.executable, "-m", "hms_pipeline.cli", "run", "--phase", "schema"],
+                           env=env, capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+    assert quiet.returncode == 0 and not re.search(r"^\[\d+/\d+\]", quiet.stderr, re.M)
