@@ -160,3 +160,37 @@ def backfill_cli(url: str, server_url: str, home, **env_extra):
     finally:
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dagster_db)))
+
+
+class Pipeline:
+    """One database, one Dagster instance: the backfill delta and the gates read the same checks.
+    ``compat()`` / ``rollback()`` run the cutover the way the CLI does, with this delta."""
+
+    def __init__(self, url: str, monkeypatch):
+        import dagster as dg
+
+        self.url = url
+        monkeypatch.setenv("HMS_DATABASE_URL", url)
+        monkeypatch.delenv("HMS_LEGACY_DATABASE_URL", raising=False)
+        self.instance = dg.DagsterInstance.ephemeral()
+        self.job = backfill_job(None, suites=False)
+        from hms_pipeline.definitions import defs
+
+        self.graph = defs.resolve_asset_graph()
+
+    def delta(self) -> bool:
+        return self.job.execute_in_process(
+            instance=self.instance, raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}}).success
+
+    def compat(self):
+        from hms_pipeline.lib import cutover
+        from hms_pipeline.resources import HmsDatabaseResource
+
+        return cutover.compat_on(HmsDatabaseResource(), self.instance, self.graph, self.delta, log=lambda _m: None)
+
+    def rollback(self):
+        from hms_pipeline.lib import cutover
+        from hms_pipeline.resources import HmsDatabaseResource
+
+        return cutover.compat_off(HmsDatabaseResource())

@@ -20,12 +20,11 @@ import uuid
 from collections import Counter
 from decimal import Decimal
 
-import dagster as dg
 import psycopg
 import pytest
 from psycopg import sql
 
-from backfill_helpers import backfill_job, prepare
+from backfill_helpers import Pipeline, prepare
 from hms_pipeline.compat import switch
 from hms_pipeline.compat.views import compat_tables, legacy_columns
 from hms_pipeline.paths import PROJECT_ROOT
@@ -39,37 +38,6 @@ def normalised() -> dict[str, set[str]]:
         for row in csv.DictReader(fh):
             out.setdefault(row["table"], set()).add(row["column"])
     return out
-
-
-class Pipeline:
-    """One database, one Dagster instance: the backfill delta and the gates read the same checks."""
-
-    def __init__(self, url: str, monkeypatch: pytest.MonkeyPatch):
-        self.url = url
-        monkeypatch.setenv("HMS_DATABASE_URL", url)
-        monkeypatch.delenv("HMS_LEGACY_DATABASE_URL", raising=False)
-        self.instance = dg.DagsterInstance.ephemeral()
-        self.job = backfill_job(None, suites=False)
-        from hms_pipeline.definitions import defs
-
-        self.graph = defs.resolve_asset_graph()
-
-    def delta(self) -> bool:
-        return self.job.execute_in_process(
-            instance=self.instance, raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}}).success
-
-    def compat(self) -> switch.SwitchResult:
-        from hms_pipeline.lib import cutover
-        from hms_pipeline.resources import HmsDatabaseResource
-
-        return cutover.compat_on(HmsDatabaseResource(), self.instance, self.graph, self.delta, log=lambda _m: None)
-
-    def rollback(self) -> switch.SwitchResult:
-        from hms_pipeline.lib import cutover
-        from hms_pipeline.resources import HmsDatabaseResource
-
-        return cutover.compat_off(HmsDatabaseResource())
 
 
 def rows_by_key(conn, query: sql.Composable, params=()) -> dict[str, dict]:

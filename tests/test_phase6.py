@@ -27,36 +27,15 @@ import dagster as dg
 import psycopg
 import pytest
 
-from backfill_helpers import backfill_job, prepare
+from backfill_helpers import Pipeline as SharedPipeline
+from backfill_helpers import prepare
 from hms_pipeline.compat import switch
 from hms_pipeline.compat import teardown as td
 from hms_pipeline.settings import load_settings
 
 
-class Pipeline:
-    """One database, one Dagster instance: the backfill delta and the gates read the same checks
-    (the pattern of tests/test_compat.py)."""
-
-    def __init__(self, url: str, monkeypatch: pytest.MonkeyPatch):
-        self.url = url
-        monkeypatch.setenv("HMS_DATABASE_URL", url)
-        monkeypatch.delenv("HMS_LEGACY_DATABASE_URL", raising=False)
-        self.instance = dg.DagsterInstance.ephemeral()
-        self.job = backfill_job(None, suites=False)
-        from hms_pipeline.definitions import defs
-
-        self.graph = defs.resolve_asset_graph()
-
-    def delta(self) -> bool:
-        return self.job.execute_in_process(
-            instance=self.instance, raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}}).success
-
-    def compat(self) -> switch.SwitchResult:
-        from hms_pipeline.lib import cutover
-        from hms_pipeline.resources import HmsDatabaseResource
-
-        return cutover.compat_on(HmsDatabaseResource(), self.instance, self.graph, self.delta, log=lambda _m: None)
+class Pipeline(SharedPipeline):
+    """The pipeline of tests/backfill_helpers.py, plus ``cutover teardown|checklist``."""
 
     def phase6(self, command: str, **options) -> tuple[int, str]:
         """``cutover <command>`` with this pipeline's Dagster instance; (exit code, output)."""
