@@ -9,22 +9,33 @@ import subprocess
 import sys
 
 import psycopg
+import pytest
+from psycopg import sql
 
 from backfill_helpers import prepare
 from hms_pipeline.paths import PROJECT_ROOT
 
 
-def test_a_failed_step_is_one_line_and_its_trace_goes_to_a_file(fresh_db, tmp_path):
+@pytest.fixture
+def cli_env(fresh_db, pg_server_url, tmp_path):
+    """The environment of a CLI run on ``fresh_db``; the Dagster database it creates is dropped after."""
     from hms_pipeline.db import database_name
 
+    dagster_db = database_name(fresh_db) + "_dg"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HMS_", "DAGSTER_"))}
+    env.update(HMS_DATABASE_URL=fresh_db, HMS_HOME=str(tmp_path / "home"), HMS_REPORTS_DIR=str(tmp_path / "reports"),
+               HMS_DAGSTER_DATABASE=dagster_db)
+    yield env
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dagster_db)))
+
+
+def test_a_failed_step_is_one_line_and_its_trace_goes_to_a_file(fresh_db, cli_env):
     prepare(fresh_db)
     with psycopg.connect(fresh_db) as conn:  # the legacy source lost a column every transform needs
         conn.execute("alter table public.patients drop column name cascade")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HMS_", "DAGSTER_"))}
-    env.update(HMS_DATABASE_URL=fresh_db, HMS_HOME=str(tmp_path / "home"), HMS_REPORTS_DIR=str(tmp_path / "reports"),
-               HMS_DAGSTER_DATABASE=database_name(fresh_db) + "_dg")
     cli = subprocess.run([sys.executable, "-m", "hms_pipeline.cli", "run", "--phase", "backfill"],
-                         env=env, capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+                         env=cli_env, capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
     output = cli.stdout + cli.stderr
     assert cli.returncode == 1, output[-3000:]
     failed = [line for line in cli.stdout.splitlines() if line.startswith("STEP FAILED:")]
@@ -37,13 +48,9 @@ def test_a_failed_step_is_one_line_and_its_trace_goes_to_a_file(fresh_db, tmp_pa
     assert "== etl__legacy_snapshot" in trace and 'File "' in trace
 
 
-def test_progress_lines_name_each_finished_step_with_counts(fresh_db, tmp_path):
-    from hms_pipeline.db import database_name
-
+def test_progress_lines_name_each_finished_step_with_counts(fresh_db, cli_env):
     prepare(fresh_db)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HMS_", "DAGSTER_"))}
-    env.update(HMS_DATABASE_URL=fresh_db, HMS_HOME=str(tmp_path / "home"), HMS_REPORTS_DIR=str(tmp_path / "reports"),
-               HMS_DAGSTER_DATABASE=database_name(fresh_db) + "_dg", HMS_PROGRESS="1")
+    env = {**cli_env, "HMS_PROGRESS": "1"}
     cli = subprocess.run([sys.executable, "-m", "hms_pipeline.cli", "run", "--phase", "schema"],
                          env=env, capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
     assert cli.returncode == 0, (cli.stdout + cli.stderr)[-3000:]
