@@ -8,6 +8,7 @@ import json
 import uuid
 
 import psycopg
+from psycopg import sql
 import pytest
 from psycopg.errors import InsufficientPrivilege
 
@@ -128,11 +129,13 @@ def test_the_bulk_setting_mutes_the_owner_only(db):
     owner only: any other role that sets it is still audited row by row."""
     role = f"p56aud_writer_{uuid.uuid4().hex[:8]}"
     with db.transaction(force_rollback=True):  # the role too is rolled back
-        db.execute(f"create role {role} nologin")
-        db.execute(f"grant usage on schema core to {role}; grant insert on core.facilities to {role}")
+        ident = sql.Identifier(role)
+        db.execute(sql.SQL("create role {} nologin").format(ident))
+        db.execute(sql.SQL("grant usage on schema core to {}").format(ident))
+        db.execute(sql.SQL("grant insert on core.facilities to {}").format(ident))
         db.execute("select set_config('hms.audit_bulk', 'run-1', true)")
         db.execute("insert into core.facilities (name, timezone) values ('Owner', 'UTC')")
-        db.execute(f"set local role {role}")
+        db.execute(sql.SQL("set local role {}").format(ident))
         db.execute("insert into core.facilities (name, timezone) values ('Other', 'UTC')")
         db.execute("reset role")
         got = db.execute("select action, after ->> 'name' from ops.audit_log").fetchall()

@@ -332,7 +332,7 @@ def test_status_and_the_schedule_know_the_switch_is_on(switched):
     assert s["action"] == "compat" and float(s["lock_ms"]) > 0
 
 
-def write_loop(url: str, stop, out) -> None:
+def write_loop(url: str, stop, out, iterations) -> None:
     """The old application, in a process of its own: registers patients, opens encounters, bills and
     sells, without pause, through the legacy names, one autocommit statement at a time. Puts every
     key it wrote, its errors, and each iteration's start and end (monotonic clock) on ``out``."""
@@ -367,7 +367,9 @@ def write_loop(url: str, stop, out) -> None:
             except psycopg.Error as exc:  # the test fails on any: the app's writes never fail
                 errors.append(f"{type(exc).__name__}: {exc.sqlstate}")
             spans.append((started, time.monotonic()))
-            time.sleep(rng.uniform(0, 0.01))
+            with iterations.get_lock():
+                iterations.value += 1
+            stop.wait(rng.uniform(0, 0.01))  # pacing; returns at once when told to stop
     out.put((written, errors, spans))
 
 
@@ -377,13 +379,20 @@ def test_a_concurrent_writer_loses_nothing_through_switch_and_rollback(pg_server
     pipe = Pipeline(url, monkeypatch)
     assert pipe.delta()
     ctx = multiprocessing.get_context("spawn")
-    stop, out = ctx.Event(), ctx.Queue()
-    writer = ctx.Process(target=write_loop, args=(url, stop, out), daemon=True)
+    stop, out, iterations = ctx.Event(), ctx.Queue(), ctx.Value("i", 0)
+    writer = ctx.Process(target=write_loop, args=(url, stop, out, iterations), daemon=True)
     writer.start()
-    time.sleep(3.0)  # the writer is up and writing before the switch starts
+
+    def wait_for_iterations(n: int) -> None:
+        deadline = time.monotonic() + 120
+        while iterations.value < n and writer.is_alive() and time.monotonic() < deadline:
+            stop.wait(0.05)
+        assert iterations.value >= n, "the writer stopped writing"
+
+    wait_for_iterations(5)  # the writer is up and writing before the switch starts
     result = pipe.compat()
     switched_at = time.monotonic()
-    time.sleep(1.0)
+    wait_for_iterations(iterations.value + 5)  # and goes on writing through the views
     stop.set()
     written, errors, spans = out.get(timeout=120)
     writer.join(30)
@@ -400,10 +409,15 @@ def test_a_concurrent_writer_loses_nothing_through_switch_and_rollback(pg_server
     with psycopg.connect(url) as conn:
         homes = {"patients": "core.patients", "encounter": "clinical.encounters", "billing": "billing.invoices",
                  "stock_transactions": "pharmacy.inventory_txns"}
-        for table, key in written:
-            n = conn.execute("select count(*) from ops.legacy_id_map where legacy_table = %s and legacy_key = %s "
-                             "and canonical_table = %s", (table, key, homes[table])).fetchone()[0]
-            assert n == 1, f"{table}: a write of the concurrent writer is in canonical {n} times"
+        # every write in canonical exactly once: one statement over all the writer's keys
+        wrong = conn.execute(
+            """select w.legacy_table, count(m.canonical_id) from unnest(%s::text[], %s::text[], %s::text[])
+                   as w (legacy_table, legacy_key, canonical_table)
+               left join ops.legacy_id_map m on m.legacy_table = w.legacy_table and m.legacy_key = w.legacy_key
+                    and m.canonical_table = w.canonical_table
+               group by w.legacy_table, w.legacy_key having count(m.canonical_id) <> 1""",
+            ([t for t, _ in written], [k for _, k in written], [homes[t] for t, _ in written])).fetchall()
+        assert wrong == [], f"writes of the concurrent writer not in canonical exactly once: {wrong[:5]}"
         written_patients = [k for t, k in written if t == "patients"]
         live = conn.execute("""select count(*) from ops.legacy_id_map m join core.patients p on p.patient_id = m.canonical_id
                                where m.legacy_table = 'patients' and m.legacy_key = any(%s) and p.deleted_at is null""",
