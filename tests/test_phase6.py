@@ -126,9 +126,9 @@ def test_teardown_refuses_then_leaves_a_restorable_backup(fresh_db, make_db, mon
     assert set(checksums) == {r.split(".", 1)[1] for r in before if r.startswith("legacy_archive.")}
 
     # the backfill_deltas schedule keeps skipping: the cutover is done
-    from hms_pipeline.quality.gates import _compat_reason
+    from hms_pipeline.quality.gates import cutover_skip_reason
 
-    assert "cutover is done" in (_compat_reason() or "")
+    assert "cutover is done" in (cutover_skip_reason() or "")
     code, out = p.phase6("teardown")
     assert code == 0 and "already done" in out
 

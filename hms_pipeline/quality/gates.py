@@ -23,7 +23,7 @@ it is how they get fixed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import dagster as dg
@@ -137,7 +137,7 @@ def phase_gate(instance: dg.DagsterInstance, phase: str, *, phases: Mapping[str,
     return GateStatus(phase, earlier, tuple(failing_blocking_checks(instance, keys, asset_graph=graph)))
 
 
-def _compat_reason() -> str | None:
+def cutover_skip_reason() -> str | None:
     """Why deltas no longer run: the compatibility views are on (the application writes the
     canonical tables directly through them), or the cutover is done (torn down). None when they are
     off or the database is unreachable."""
@@ -162,9 +162,10 @@ def _compat_reason() -> str | None:
 def gated_schedule(*, name: str, job_name: str, phase: str, phases: Mapping[str, dg.AssetSelection],
                    order: Sequence[str] | None = None, cron_schedule: str, description: str = "",
                    default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
+                   skip_reason: Callable[[], str | None] | None = None,
                    ) -> dg.ScheduleDefinition:
     """A schedule of ``job_name`` (the job of ``phase``) that skips, naming the failing checks,
-    while :func:`phase_gate` is closed."""
+    while :func:`phase_gate` is closed, and whenever ``skip_reason()`` gives a reason."""
     order = tuple(order or phases)
 
     @dg.schedule(name=name, job_name=job_name, cron_schedule=cron_schedule, default_status=default_status,
@@ -173,10 +174,10 @@ def gated_schedule(*, name: str, job_name: str, phase: str, phases: Mapping[str,
                  "is failing.")
     def _schedule(context: dg.ScheduleEvaluationContext):
         graph = context.repository_def.asset_graph  # the code location the schedule is part of
-        moved = _compat_reason()
-        if moved:
-            context.log.info(moved)
-            return dg.SkipReason(moved)
+        reason = skip_reason() if skip_reason else None
+        if reason:
+            context.log.info(reason)
+            return dg.SkipReason(reason)
         gate = phase_gate(context.instance, phase, phases=phases, order=order, asset_graph=graph)
         if gate.closed:
             context.log.info(gate.reason)
