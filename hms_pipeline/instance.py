@@ -44,7 +44,15 @@ def prepare_dagster_home(settings: Settings) -> Path:
 
 
 def get_instance(settings: Settings):
+    """The persistent instance, its storages holding their connections for the life of the process.
+
+    dagster-postgres opens a new connection for every event it stores by default (NullPool): about
+    2,500 connections and 13 s of a 54 s no-change demo run, measured with cProfile. The storages'
+    own ``optimize_for_webserver`` switches them to a small pool, as the webserver does; this
+    process is one short run, so no statement timeout is set (0)."""
     import dagster as dg
 
     prepare_dagster_home(settings)
-    return dg.DagsterInstance.get()
+    instance = dg.DagsterInstance.get()
+    instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
+    return instance
