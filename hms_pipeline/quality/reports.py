@@ -335,6 +335,11 @@ def render_html(summary: Mapping[str, Any], *, data_docs: str | None) -> str:
     if data_docs:
         out.append(f"<p><a href='{_e(data_docs)}'>GX Data Docs for the suites</a> "
                    "<span class='muted'>(styled only with internet access)</span></p>")
+    earlier = s.get("data_docs_of_earlier_runs") or []
+    if earlier:
+        links = ", ".join(f"<a href='../{_e(r)}/gx/index.html'>{_e(r[:8])}</a>" for r in earlier)
+        out.append(f"<p class='muted'>Suites whose data did not change were not re-run; their GX Data Docs: "
+                   f"{links}</p>")
     if s.get("finance"):
         out.append("<p><a href='#finance'>Finance: billed and received, legacy vs migrated</a></p>")
 
@@ -523,8 +528,14 @@ def write_run_report(conn: psycopg.Connection, run_id: str, check_outcomes: Sequ
                                                      run_checks=list(checks))
     summary["column_dispositions"] = dispositions.summary()
 
-    docs = build_data_docs(folder / "gx", outcomes, run_id) if data_docs else None
+    # Data Docs (GX import and site build: 6-10 s) only of the suites this run evaluated; an outcome
+    # reused unchanged from an earlier run links to that run's Data Docs instead.
+    fresh = [o for o in outcomes if o.run_id in (None, run_id)]
+    docs = build_data_docs(folder / "gx", fresh, run_id) if data_docs else None
     summary["data_docs"] = "gx/index.html" if docs else None
+    summary["data_docs_of_earlier_runs"] = sorted(
+        {o.run_id for o in outcomes if o.run_id not in (None, run_id)
+         and (run_dir(Path(reports_dir), str(o.run_id)) / "gx" / "index.html").is_file()})
     (folder / "summary.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
     index = folder / "index.html"
     index.write_text(render_html(summary, data_docs=summary["data_docs"]), encoding="utf-8")
