@@ -97,7 +97,7 @@ $$;
 -- name, for matching a catalog fee by name only (never output). is_external: an external pharmacy
 -- item (batch_number 'EXTERNAL', no batch, Q5). warns: AMBIGUOUS_REF when both keys of a pair are
 -- set and differ (pharmacy_bill_items bill_id/billing_id, medicine_id/medication_id).
-create or replace function etl.billing_lines()
+create or replace function etl.billing_lines_compute()
 returns table (
     legacy_table text,
     legacy_key text,
@@ -220,7 +220,7 @@ begin
 end
 $$;
 
-comment on function etl.billing_lines() is
+comment on function etl.billing_lines_compute() is
     'Every legacy bill line (billing_item, pharmacy_bill_items, pharmacy_billing_items, one per billing_summary header) with its bill and amount';
 
 -- Every legacy bill header: billing, pharmacy_bills, pharmacy_billing, billing_summary. Amounts by
@@ -242,7 +242,7 @@ comment on function etl.billing_lines() is
 -- FORMAT_VARIANT (bill_no and bill_number differ), UNKNOWN_STATUS (payment_status outside
 -- pending/partial/paid/cancelled/completed), AMBIGUOUS_REF (a self bill's doctor_id holds a
 -- staff id, Q16), ORPHAN_HEADER (a discharge header without lines, Q34).
-create or replace function etl.billing_headers()
+create or replace function etl.billing_headers_compute()
 returns table (
     legacy_table text,
     legacy_key text,
@@ -465,7 +465,7 @@ begin
 end
 $$;
 
-comment on function etl.billing_headers() is
+comment on function etl.billing_headers_compute() is
     'Every legacy bill header (billing, pharmacy_bills, pharmacy_billing, billing_summary) with its amounts by the "amount column wins" rule and the reason it cannot load';
 
 -- Every legacy payment row, classified once for billing.invoices (paid_amount) and
@@ -483,7 +483,7 @@ comment on function etl.billing_headers() is
 -- ZERO (amount 0), MISSING (no amount), ORPHAN (names no bill: billing_id of no billing row, or a
 -- ledger row of a source outside the fixture, Q21). header_*: the bill paid (NULL for ORPHAN).
 -- method: the legacy method as written (mapped by the transforms).
-create or replace function etl.billing_payment_rows()
+create or replace function etl.billing_payment_rows_compute()
 returns table (
     legacy_table text,
     legacy_key text,
@@ -667,5 +667,5 @@ begin
 end
 $$;
 
-comment on function etl.billing_payment_rows() is
+comment on function etl.billing_payment_rows_compute() is
     'Every legacy payment row (billing_payments, the ledger copies, pharmacy bill headers) classified: PAYMENT, COPY, CREDIT, REFUND, ZERO, MISSING, ORPHAN';
