@@ -1,5 +1,5 @@
 """The code location: every module under ``defs/`` (one package per schema) found by Dagster's
-``load_defs``, the GX suite checks of its canonical tables (split over the whole asset graph,
+``load_defs``, its canonical tables given their GX suite checks (split over the whole asset graph,
 :func:`~hms_pipeline.lib.factory.suite_definitions`), plus the phase jobs, the delta schedule and
 the report sensors."""
 
@@ -17,8 +17,7 @@ def _definitions() -> dg.Definitions:
     # one Definitions object at module scope: Dagster's loader refuses two
     located = dg.load_defs(defs_root=defs_root)
     return dg.Definitions.merge(
-        located,
-        suite_definitions(located),
+        suite_definitions(located),  # located, each canonical table with its suite checks
         dg.Definitions(jobs=phase_jobs(), schedules=[backfill_deltas_schedule()], sensors=report_sensors()),
     )
 

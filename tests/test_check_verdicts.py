@@ -125,7 +125,7 @@ def test_rules_reading_a_later_table_are_found_from_the_graph_and_still_gate(tmp
 
     assets = dg.Definitions(assets=[encounters, admissions])
     resources = dg.Definitions(resources={"hms_db": HmsDatabaseResource()})
-    graph = dg.Definitions.merge(assets, resources,
+    graph = dg.Definitions.merge(resources,
                                  suite_definitions(assets, expectations_root=tmp_path)).resolve_asset_graph()
     specs = {(k.asset_key.to_user_string(), k.name): graph.get_check_spec(k) for k in graph.asset_check_keys}
     assert {k: s.blocking for k, s in specs.items()} == {

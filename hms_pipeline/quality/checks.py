@@ -28,6 +28,7 @@ import hashlib
 import json
 import re
 from collections.abc import Collection, Iterable, Mapping
+from contextlib import nullcontext
 from pathlib import Path
 
 import dagster as dg
@@ -130,19 +131,80 @@ def write_part(path: Path, outcome):
     return outcome
 
 
-def suite_check(table: str, *, check_name: str = CHECK_NAME, later: Collection[str] = (),
-                root: Path = EXPECTATIONS_DIR) -> dg.AssetChecksDefinition:
-    """The asset check ``check_name`` (one of :data:`SUITE_CHECK_NAMES`) of one table's suite;
-    ``later`` are the canonical tables not upstream of the table (see :func:`split_suite`)."""
-    suite = load_suite(table, root, validate=False)  # full validation (imports GX) happens at run time
-    part = split_suite(suite, later).get(check_name) or dataclasses.replace(suite, expectations=())
+def suite_check_description(table: str, check_name: str, part: Suite, late_deps: Collection[str] = ()) -> str:
     counts = part.counts()
-    late_deps = sorted({r for e in part.expectations for r in referenced_tables(e)} & (set(later) - {table}))
     what = {CHECK_NAME: "its ERROR rules (blocking)", WARN_CHECK_NAME: "its WARN rules (never blocking)",
             LATE_CHECK_NAME: f"its rules reading tables loaded later ({', '.join(late_deps)}), run once "
                              "they are loaded (never blocking)"}[check_name]
-    description = (f"GX suite `expectations/{table.replace('.', '/')}.json`, {what}: {counts['ERROR']} ERROR "
-                   f"and {counts['WARN']} WARN expectations, run inside Postgres.")
+    return (f"GX suite `expectations/{table.replace('.', '/')}.json`, {what}: {counts['ERROR']} ERROR "
+            f"and {counts['WARN']} WARN expectations, run inside Postgres.")
+
+
+def suite_part(table: str, check_name: str, later: Collection[str] = (), root: Path = EXPECTATIONS_DIR,
+               *, validate: bool = False) -> Suite:
+    """The rules of ``table``'s suite that check ``check_name`` runs (none: an empty part)."""
+    suite = load_suite(table, root, validate=validate)
+    return split_suite(suite, later).get(check_name) or dataclasses.replace(suite, expectations=())
+
+
+def evaluate_suite_part(hms_db: HmsDatabaseResource, run_id: str, table: str, check_name: str, *,
+                        later: Collection[str] = (), root: Path = EXPECTATIONS_DIR,
+                        log=None, conn=None) -> dg.AssetCheckResult:
+    """Run check ``check_name`` of ``table`` (one part of its suite, :func:`split_suite`), or keep its
+    last outcome when nothing it reads changed (:func:`data_fingerprint`), and write the run's part
+    of the PHI-free outcome file. Used by the separate late checks and, inside the table's own
+    step, by the factory (:mod:`hms_pipeline.lib.factory`) for the ERROR and WARN parts."""
+    from hms_pipeline.quality.gx_runner import SuiteOutcome, run_suite
+
+    settings = hms_db.settings()
+    # Re-read: a reviewer may have edited the file (the rules are split the same way). Full
+    # validation imports GX (5-10 s): it runs only when the suite is to be run, since a reused
+    # outcome's fingerprint holds the rules' text, validated when that outcome was stored.
+    current = suite_part(table, check_name, later, root)
+    with (hms_db.connect() if conn is None else nullcontext(conn)) as conn:
+        fingerprint = data_fingerprint(conn, table, suite_path(table, root), current)
+        previous = conn.execute(
+            """select outcome, run_id from etl.suite_check_state
+               where canonical_table = %s and check_name = %s and fingerprint = %s""",
+            (table, check_name, fingerprint),
+        ).fetchone()
+        conn.commit()
+        reused_from = None
+        if previous is not None:
+            outcome = SuiteOutcome.from_dict(previous[0])
+            reused_from = previous[1]
+        else:
+            current = suite_part(table, check_name, later, root, validate=True)
+            outcome = run_suite(hms_db.canonical_url(), table, current, run_id=run_id)
+            conn.execute(
+                """insert into etl.suite_check_state
+                       (canonical_table, check_name, fingerprint, outcome, run_id)
+                   values (%s, %s, %s, %s, %s)
+                   on conflict (canonical_table, check_name) do update
+                   set fingerprint = excluded.fingerprint, outcome = excluded.outcome,
+                       run_id = excluded.run_id, evaluated_at = now()""",
+                (table, check_name, fingerprint, Jsonb(outcome.to_dict()), run_id),
+            )
+            conn.commit()
+    write_part(outcome_path(settings.reports_dir, run_id, table), outcome)
+    if log is not None and not reused_from:
+        log.info(f"{table} {check_name}: " + outcome.summary_line())
+    report = run_dir(settings.reports_dir, run_id) / "index.html"
+    result = outcome.to_check_result(check_name=check_name, report_path=report)._replace(asset_key=_asset_key(table))
+    if reused_from:
+        result = result._replace(metadata={**result.metadata, "reused_from_run": dg.MetadataValue.text(reused_from)})
+    return result
+
+
+def suite_check(table: str, *, check_name: str = CHECK_NAME, later: Collection[str] = (),
+                root: Path = EXPECTATIONS_DIR) -> dg.AssetChecksDefinition:
+    """The asset check ``check_name`` (one of :data:`SUITE_CHECK_NAMES`) of one table's suite, as its
+    own step; ``later`` are the canonical tables not upstream of the table (see :func:`split_suite`).
+    The canonical tables built by the factory evaluate their ERROR and WARN parts inside their own
+    step instead (no step of their own: see :func:`hms_pipeline.lib.factory.suite_definitions`)."""
+    part = suite_part(table, check_name, later, root)  # full validation (imports GX) happens at run time
+    counts = part.counts()
+    late_deps = sorted({r for e in part.expectations for r in referenced_tables(e)} & (set(later) - {table}))
     blocking = check_name == CHECK_NAME and bool(counts["ERROR"])
     gates = check_name != CHECK_NAME and bool(counts["ERROR"])
 
@@ -150,55 +212,20 @@ def suite_check(table: str, *, check_name: str = CHECK_NAME, later: Collection[s
         asset=_asset_key(table),
         name=check_name,
         blocking=blocking,
-        description=description,
+        description=suite_check_description(table, check_name, part, late_deps),
         additional_deps=[_asset_key(t) for t in late_deps] or None,
         metadata={GATES_METADATA: True} if gates else None,
     )
     def _check(context: dg.AssetCheckExecutionContext, hms_db: HmsDatabaseResource) -> dg.AssetCheckResult:
-        from hms_pipeline.quality.gx_runner import SuiteOutcome, run_suite
-
-        settings = hms_db.settings()
-        # re-read: a reviewer may have edited the file (the rules are split the same way)
-        current = split_suite(load_suite(table, root), later).get(check_name)
-        current = current or dataclasses.replace(suite, expectations=())
-        run_id = context.run.run_id
-        with hms_db.connect() as conn:
-            fingerprint = data_fingerprint(conn, table, suite_path(table, root), current)
-            previous = conn.execute(
-                """select outcome, run_id from etl.suite_check_state
-                   where canonical_table = %s and check_name = %s and fingerprint = %s""",
-                (table, check_name, fingerprint),
-            ).fetchone()
-        reused_from = None
-        if previous is not None:
-            outcome = SuiteOutcome.from_dict(previous[0])
-            reused_from = previous[1]
-        else:
-            outcome = run_suite(hms_db.canonical_url(), table, current, run_id=run_id)
-            with hms_db.connect() as conn:
-                conn.execute(
-                    """insert into etl.suite_check_state
-                           (canonical_table, check_name, fingerprint, outcome, run_id)
-                       values (%s, %s, %s, %s, %s)
-                       on conflict (canonical_table, check_name) do update
-                       set fingerprint = excluded.fingerprint, outcome = excluded.outcome,
-                           run_id = excluded.run_id, evaluated_at = now()""",
-                    (table, check_name, fingerprint, Jsonb(outcome.to_dict()), run_id),
-                )
-        write_part(outcome_path(settings.reports_dir, run_id, table), outcome)
-        context.log.info(f"{check_name}: " + outcome.summary_line()
-                         + (f" (unchanged since run {reused_from})" if reused_from else ""))
-        report = run_dir(settings.reports_dir, run_id) / "index.html"
-        result = outcome.to_check_result(report_path=report)
-        if reused_from:
-            result = result._replace(metadata={**result.metadata, "reused_from_run": dg.MetadataValue.text(reused_from)})
-        return result
+        return evaluate_suite_part(hms_db, context.run.run_id, table, check_name, later=later, root=root,
+                                   log=context.log)
 
     return _check
 
 
 def suite_checks(table_names: Iterable[str], *, later: Mapping[str, Collection[str]] | None = None,
-                 root: Path = EXPECTATIONS_DIR) -> list[dg.AssetChecksDefinition]:
+                 root: Path = EXPECTATIONS_DIR, only: Collection[str] = SUITE_CHECK_NAMES,
+                 ) -> list[dg.AssetChecksDefinition]:
     """The suite checks (:func:`split_suite`) of each table of ``table_names`` (``schema.table``)
     that has a suite file; tables without one are left out (the test suite makes sure every
     canonical table has one). ``later``: table -> the canonical tables not upstream of it (none
@@ -209,5 +236,6 @@ def suite_checks(table_names: Iterable[str], *, later: Mapping[str, Collection[s
         if not suite_path(t, root).is_file():
             continue
         parts = split_suite(load_suite(t, root, validate=False), later.get(t, ()))
-        out += [suite_check(t, check_name=name, later=later.get(t, ()), root=root) for name in parts]
+        out += [suite_check(t, check_name=name, later=later.get(t, ()), root=root) for name in parts
+                if name in only]
     return out
