@@ -122,6 +122,11 @@ def run_phase(phase: str, settings: Settings, *, quiet: bool = False, full: bool
 
     print_run_summary(instance, result, time.monotonic() - started, out=sys.stdout,
                       trace_dir=run_dir(settings.reports_dir, result.run_id))
+    if result.success and phase == "backfill":
+        from hms_pipeline.engine import probe
+
+        with db.connect(url) as conn:
+            probe.mark_succeeded(conn, result.run_id)
     _write_report(instance, result.run_id, defs)
     return result.success
 
@@ -138,6 +143,15 @@ def _write_report(instance, run_id: str, defs) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
+    if args.if_changed and args.phase == "backfill" and not args.full:
+        from hms_pipeline.engine import probe
+
+        same = probe.unchanged(settings)
+        if same:
+            print(f"backfill: nothing changed since run {same[0]} succeeded ({same[1]}): the legacy and "
+                  "canonical tables, the transforms, suites and settings are as that run found them; "
+                  "not run (drop --if-changed to run anyway)")
+            return 0
     ok = run_phase(args.phase, settings, full=args.full, accept_deletions=args.accept_deletions)
     return 0 if ok else 1
 
@@ -344,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--accept-deletions", action="append", default=[], metavar="TABLE",
                        help="backfill: legacy TABLE really shrank (or was emptied or removed): let its rows be "
                        "soft-deleted (repeat for several tables)")
+    p_run.add_argument("--if-changed", action="store_true", dest="if_changed",
+                       help="backfill: first check (in well under a second, from the catalog and the "
+                       "statistics counters) whether anything changed since the last successful backfill; "
+                       "if not, say so and do not start a run (what the delta schedule does)")
     p_run.set_defaults(func=cmd_run)
 
     p_leg = sub.add_parser("legacy", help="the legacy source: synthetic data and profile")

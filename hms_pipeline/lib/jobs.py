@@ -9,7 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 from hms_pipeline.phases import PHASE_DESCRIPTIONS, PHASE_ORDER, PHASE_TAG, phase_job_name
-from hms_pipeline.quality.gates import cutover_skip_reason, gated_schedule
+from hms_pipeline.quality.gates import delta_skip_reason, gated_schedule
 
 PHASES: dict[str, dg.AssetSelection] = {p: dg.AssetSelection.tag(PHASE_TAG, p) for p in PHASE_ORDER}
 
@@ -38,6 +38,7 @@ def backfill_deltas_schedule() -> dg.ScheduleDefinition:
         cron_schedule="*/15 * * * *",
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description="Re-run the backfill every 15 minutes: only legacy rows changed since the last run are applied. "
-                    "Skips once the compatibility views are on (the application writes canonical directly).",
-        skip_reason=cutover_skip_reason,
+                    "Skips once the compatibility views are on (the application writes canonical directly), and "
+                    "when nothing changed since the last successful backfill (no run, no events).",
+        skip_reason=delta_skip_reason,
     )

@@ -159,6 +159,27 @@ def cutover_skip_reason() -> str | None:
             "writes the canonical tables through them, so there is no delta to copy; cutover rollback resumes this")
 
 
+def unchanged_skip_reason() -> str | None:
+    """Why a delta run would have nothing to do: the legacy and canonical tables, the transforms,
+    suites and settings are as the last successful backfill found them (engine/probe.py). None when
+    something changed, or the answer is not known (no database: the gate below reports it)."""
+    from hms_pipeline.engine import probe
+    from hms_pipeline.resources import HmsDatabaseResource
+
+    try:
+        same = probe.unchanged(HmsDatabaseResource().settings())
+    except Exception:  # noqa: BLE001
+        return None
+    if same is None:
+        return None
+    return f"nothing changed since backfill run {same[0]} succeeded ({same[1]}): no delta to copy"
+
+
+def delta_skip_reason() -> str | None:
+    """The backfill_deltas schedule's reasons to skip a tick, first the cutover, then no change."""
+    return cutover_skip_reason() or unchanged_skip_reason()
+
+
 def gated_schedule(*, name: str, job_name: str, phase: str, phases: Mapping[str, dg.AssetSelection],
                    order: Sequence[str] | None = None, cron_schedule: str, description: str = "",
                    default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,

@@ -39,6 +39,17 @@ create table if not exists etl.stage_runs (
     finished_at timestamptz not null default now()
 );
 
+-- One row per backfill run: the state it started from (hms_pipeline/engine/probe.py: the legacy and
+-- canonical relations' storage, columns and write counters, the pipeline's files, its settings),
+-- marked succeeded_at when the run succeeded. Equal to the latest successful run's: nothing to do
+-- (hms-pipeline run --if-changed, the backfill_deltas schedule).
+create table if not exists etl.change_probe (
+    run_id text primary key,
+    fingerprint text not null,
+    recorded_at timestamptz not null default now(),
+    succeeded_at timestamptz
+);
+
 -- Legacy-side watermark per source table: the highest updated_at/created_at staged so far.
 -- The next run re-reads rows from (high_value - overlap) and compares row hashes.
 create table if not exists etl.watermarks (

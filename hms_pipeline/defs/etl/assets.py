@@ -1,9 +1,11 @@
 """Stage the legacy tables into ``stg`` as of one moment (see :mod:`hms_pipeline.engine.staging`)."""
 
 import re
+from contextlib import nullcontext
 
 import dagster as dg
 
+from hms_pipeline.engine import probe
 from hms_pipeline.engine.staging import EXCLUDED_TABLES, Guard, stage_same_database, stage_separate_server
 from hms_pipeline.legacy.schema import contract
 from hms_pipeline.paths import SQL_DIR
@@ -50,6 +52,11 @@ def legacy_snapshot(context: dg.AssetExecutionContext, hms_db: HmsDatabaseResour
     guard = Guard(max_shrink=settings.max_shrink, accept_deletions=frozenset(backfill_options.accept_deletions),
                   change_detection=settings.change_detection)
     with hms_db.connect() as conn:
+        # what this run starts from, before anything is staged (a later run with the same has
+        # nothing to do once this one succeeds: engine/probe.py)
+        with (hms_db.connect_legacy() if settings.legacy_is_separate else nullcontext(conn)) as legacy_conn:
+            probe.record(conn, context.run_id, probe.fingerprint(conn, legacy_conn, settings))
+        conn.commit()
         if settings.legacy_is_separate:
             result = stage_separate_server(conn, hms_db.legacy_url(), settings.legacy_schema, names,
                                            context.run_id, full=backfill_options.full_refresh, guard=guard)
