@@ -7,6 +7,7 @@ import psycopg
 import pytest
 
 from hms_pipeline.defs.legacy import LEGACY_PROFILE_KEY, LEGACY_SPECS, legacy_profile
+from hms_pipeline.legacy.descriptions import PLAIN
 from hms_pipeline.legacy.profiler import LegacyProfileError, detect_profile, profile_legacy
 from hms_pipeline.legacy.schema import contract, create_legacy_schema, legacy_tables
 from hms_pipeline.resources import HmsDatabaseResource
@@ -117,7 +118,9 @@ def test_legacy_specs():
     assert by_name["medicines"].metadata["base_table"] == "medications"
     assert by_name["patient_visits"].metadata["legacy_profile_kind"] == "blueprint-only"
     assert by_name["payment_ledger"].metadata["legacy_profile_kind"] == "base"
-    assert by_name["users"].description == "All 16 live columns (PBT listing, which matches AUD)."
+    assert by_name["users"].description == (
+        f"{PLAIN['users']}\n\nSource audit note: {CONTRACT.table('users').note}"
+    )
     deps = {d.asset_key for d in legacy_profile.specs_by_key[LEGACY_PROFILE_KEY].deps}
     assert deps == set(keys)
     assert legacy_profile.specs_by_key[LEGACY_PROFILE_KEY].group_name == "ops"

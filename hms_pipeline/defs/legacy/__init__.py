@@ -4,6 +4,10 @@ The legacy tables are not produced by this pipeline, so each is an external ``dg
 (key ``["legacy", <table>]``, group ``legacy``) described by the fixture contract. ``payment_ledger``
 is included beside the contract's 43 tables: in the live database it is the table behind the
 ``payment_history`` view, so payment lineage reads it.
+
+Each spec's description is the plain-language text of :mod:`hms_pipeline.legacy.descriptions`
+(what a row is, how the app uses the relation, its quirks), followed by the contract's original
+audit note for readers who know the audit's shorthand.
 """
 
 # No `from __future__ import annotations`: Dagster inspects the context/resource annotations at runtime.
@@ -11,6 +15,7 @@ is included beside the contract's 43 tables: in the live database it is the tabl
 import dagster as dg
 
 from hms_pipeline.legacy.contract import Contract
+from hms_pipeline.legacy.descriptions import plain_description
 from hms_pipeline.legacy.profiler import profile_legacy, summary_markdown
 from hms_pipeline.legacy.schema import contract as load_vendored_contract
 from hms_pipeline.phases import PHASE_TAG
@@ -39,12 +44,12 @@ def legacy_asset_specs(contract: Contract | None = None) -> list[dg.AssetSpec]:
     for name in contract.names:
         block = contract.tables.get(name)
         if block is not None:
-            kind, description, rows_live = block.kind, block.description, block.rows_live
+            kind, audit_note, rows_live = block.kind, block.note, block.rows_live
             base = block.base_table
-        else:  # a base block: the table behind a live view
+        else:  # a base block: the table behind a live view (the contract has no note of its own for it)
             owner = next(t for t in contract.tables.values() if t.base and t.base.name == name)
-            kind, rows_live, base = "base", owner.base_rows_live, None
-            description = f"Base table of the {owner.name} view in the live database (not in the blueprint)."
+            kind, rows_live, base, audit_note = "base", owner.base_rows_live, None, None
+        description = plain_description(name, audit_note)
         metadata = {
             "legacy_profile_kind": kind,
             "live": contract.relation_kind(name, "live"),
