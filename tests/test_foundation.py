@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import psycopg
 import pytest
@@ -53,6 +54,40 @@ def test_run_phase_schema_builds_the_schema_and_keeps_run_history(product_env, f
     with psycopg.connect(storage) as conn:
         runs = conn.execute("select count(*) from runs where status = 'SUCCESS'").fetchone()[0]
     assert runs == 2
+
+
+def test_the_instance_pools_its_storage_connections_also_in_run_workers(product_env, fresh_db, monkeypatch,
+                                                                       pg_server_url):
+    """dagster-postgres would open a connection per stored event (13 s of a 54 s demo run): the
+    instance of dagster.yaml, and the one a run worker rebuilds from its ref, keep theirs."""
+    import dagster as dg
+
+    from hms_pipeline.instance import get_instance
+    from hms_pipeline.instance_storage import PooledPostgresStorage
+    from hms_pipeline.settings import load_settings
+
+    for k, v in product_env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    instance = get_instance(load_settings())
+    worker = dg.DagsterInstance.from_ref(instance.get_ref())  # what a launched run's process does
+    dagster_db = product_env["HMS_DAGSTER_DATABASE"]
+
+    def sessions() -> int:  # sessions ever opened on the storage database (counted when they end)
+        with psycopg.connect(pg_server_url) as conn:
+            return conn.execute("select coalesce(sum(sessions), 0) from pg_stat_database where datname = %s",
+                                (dagster_db,)).fetchone()[0]
+
+    for inst in (instance, worker):
+        assert isinstance(inst.get_ref().storage_data.rehydrate(as_type=PooledPostgresStorage), PooledPostgresStorage)
+        run = inst.create_run_for_job(dg.GraphDefinition(name="noop", node_defs=[]).to_job())
+        before = sessions()
+        for _ in range(40):
+            inst.report_engine_event("probe", run)
+        inst.dispose()
+        time.sleep(1.5)  # ended sessions are published when their backend exits
+        # 40 events stored through a handful of kept connections, not one each
+        assert sessions() - before <= 8, sessions() - before
 
 
 def test_table_alias_setting_creates_a_view(product_env, fresh_db):
