@@ -93,7 +93,7 @@ def run_phase(phase: str, settings: Settings, *, quiet: bool = False, full: bool
               accept_deletions: Sequence[str] = ()) -> bool:
     """Materialize one phase through Dagster (in-process executor, persistent instance)."""
     from hms_pipeline.definitions import defs
-    from hms_pipeline.instance import get_instance
+    from hms_pipeline.instance import cli_run_tags, get_instance
     from hms_pipeline.lib.run_summary import print_run_summary
 
     if phase not in PHASE_ORDER:
@@ -117,6 +117,7 @@ def run_phase(phase: str, settings: Settings, *, quiet: bool = False, full: bool
             raise_on_error=False,
             run_config=_run_config(job, full, accept_deletions),
             run_id=run_id,
+            tags=cli_run_tags(),  # listed on the job's page and the timeline like a UI run
         )
     from hms_pipeline.paths import run_dir
 

@@ -53,3 +53,22 @@ def get_instance(settings: Settings):
 
     prepare_dagster_home(settings)
     return dg.DagsterInstance.get()
+
+
+def code_location_label() -> str:
+    """``<repository>@<code location>`` of the product's code location (``workspace.yaml``), the
+    label the UI files runs under: a job's Runs tab and the Overview timeline list the runs tagged
+    with it. Runs started by the CLI carry it, so they show up there like runs launched from the UI."""
+    from hms_pipeline.paths import PROJECT_ROOT
+
+    workspace = yaml.safe_load((PROJECT_ROOT / "workspace.yaml").read_text(encoding="utf-8"))
+    location = workspace["load_from"][0]["python_module"]["location_name"]
+    return f"__repository__@{location}"
+
+
+def cli_run_tags() -> dict[str, str]:
+    """Tags of a run started by the CLI: the code location's label (see :func:`code_location_label`)."""
+    from dagster._core.storage.tags import REPOSITORY_LABEL_TAG  # the tag the UI filters by
+
+    return {REPOSITORY_LABEL_TAG: code_location_label()}
+

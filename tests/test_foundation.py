@@ -22,6 +22,12 @@ def cli(*args, env_extra=None, timeout=300):
     )
 
 
+def _dagster_home(env: dict):
+    from pathlib import Path
+
+    return Path(env["HMS_HOME"]) / "dagster"
+
+
 @pytest.fixture
 def product_env(fresh_db, pg_server_url, tmp_path):
     """Settings for a CLI run against ``fresh_db`` with its own Dagster storage database."""
@@ -54,6 +60,18 @@ def test_run_phase_schema_builds_the_schema_and_keeps_run_history(product_env, f
     with psycopg.connect(storage) as conn:
         runs = conn.execute("select count(*) from runs where status = 'SUCCESS'").fetchone()[0]
     assert runs == 2
+
+    # ... filed under the code location, as the UI's job page and timeline filter runs
+    import dagster as dg
+    from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
+
+    from hms_pipeline.instance import code_location_label
+
+    assert code_location_label() == "__repository__@hms_pipeline"
+    with dg.DagsterInstance.from_config(str(_dagster_home(product_env))) as instance:
+        listed = instance.get_runs(dg.RunsFilter(job_name="phase_schema",
+                                                 tags={REPOSITORY_LABEL_TAG: code_location_label()}))
+    assert len(listed) == 2
 
 
 def test_the_instance_pools_its_storage_connections_also_in_run_workers(product_env, fresh_db, monkeypatch,
