@@ -9,7 +9,6 @@ import argparse
 import datetime as dt
 import logging
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -336,9 +335,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     url = db.canonical_url(settings)
     home = prepare_dagster_home(settings)
     print(f"database: {_where(settings, url)}\nDAGSTER_HOME={home}")
+    from hms_pipeline.cli_dev import run_dev
+
     cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
            "-p", str(args.port), "-h", args.host]
-    return subprocess.call(cmd, env=os.environ.copy(), cwd=PROJECT_ROOT)
+    env = {**os.environ, "HMS_REPORTS_URL": settings.reports_url}  # the runs' report links
+    return run_dev(cmd, env=env, cwd=PROJECT_ROOT, reports_dir=settings.reports_dir,
+                   reports_url=settings.reports_url)
 
 
 # --- parser ---------------------------------------------------------------------------------------

@@ -29,6 +29,11 @@ def run_dir(reports_dir: Path, run_id: str) -> Path:
     return Path(reports_dir) / safe
 
 
+def report_url(base_url: str, run_id: str) -> str:
+    """The address of one run's report where the reports folder is served (``HMS_REPORTS_URL``)."""
+    return f"{base_url.rstrip('/')}/{run_dir(Path('.'), run_id).name}/index.html"
+
+
 def outcome_path(reports_dir: Path, run_id: str, table: str) -> Path:
     """Where a table's suite outcome of one run is written (the report is built from these)."""
     return run_dir(reports_dir, run_id) / "checks" / f"{table}.json"

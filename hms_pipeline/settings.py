@@ -156,6 +156,9 @@ class Settings:
     monitor_invoice_drift: float = 0.0
     # rows per legacy table the checklist's spot check compares field by field (HMS_SPOT_CHECKS)
     spot_checks: int = 10
+    # where the reports folder is served (HMS_REPORTS_URL): `hms-pipeline dev` serves it there,
+    # beside the UI, and every run's metadata links its report under it
+    reports_url: str = "http://127.0.0.1:3001"
 
     def table(self, variable: str) -> TableName:
         """The configured name of a canonical table, by its blueprint variable (``TABLE_PATIENTS``)."""
@@ -280,4 +283,15 @@ def load_settings(env: dict[str, str] | None = None, dotenv_path: Path | None = 
         monitor_quarantine_growth=quarantine_growth,
         monitor_invoice_drift=invoice_drift,
         spot_checks=spot_checks,
+        reports_url=_reports_url(get("HMS_REPORTS_URL", "http://127.0.0.1:3001")),
     )
+
+
+def _reports_url(url: str) -> str:
+    """``HMS_REPORTS_URL``: an http(s) URL with a host (the reports server's address), no trailing slash."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"HMS_REPORTS_URL={url!r} is not an http(s) URL with a host")
+    return url.rstrip("/")

@@ -20,6 +20,7 @@ def test_canonical_assets_carry_owners():
 
 
 def test_materializations_carry_row_count_and_column_schema(fresh_db, monkeypatch):
+    monkeypatch.setenv("HMS_REPORTS_URL", "http://127.0.0.1:3999/")
     prepare(fresh_db)
     result = run_backfill(monkeypatch, fresh_db, targets=["core.patients"], suites=False)
     assert result.success
@@ -37,3 +38,6 @@ def test_materializations_carry_row_count_and_column_schema(fresh_db, monkeypatc
     by_name = {c.name: c for c in schema.columns}
     assert by_name["patient_id"].type == "uuid" and not by_name["patient_id"].constraints.nullable
     assert by_name["deleted_at"].constraints.nullable
+    # the run's report, as a link where `hms-pipeline dev` serves the reports folder
+    assert meta["report"].value == f"http://127.0.0.1:3999/{result.run_id}/index.html"
+

@@ -30,7 +30,7 @@ from hms_pipeline.engine.scripted import apply_script, reconcile_script
 from hms_pipeline.engine.spec import TableSpec
 from hms_pipeline.engine.steps import standing_warnings
 from hms_pipeline.engine.transform import apply_table, something_written
-from hms_pipeline.paths import EXPECTATIONS_DIR, PROJECT_ROOT
+from hms_pipeline.paths import EXPECTATIONS_DIR, PROJECT_ROOT, report_url
 from hms_pipeline.quality.checks import (
     CHECK_NAME,
     LATE_CHECK_NAME,
@@ -313,6 +313,8 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
                 "seconds": dg.MetadataValue.float(float(stats.seconds)),
                 "preflight_seconds": dg.MetadataValue.float(float(getattr(stats, "preflight_seconds", 0.0))),
                 "reconciliation": dg.MetadataValue.md(recon.markdown()),
+                # the run's validation report (written when the run ends), served by `hms-pipeline dev`
+                "report": dg.MetadataValue.url(report_url(hms_db.settings().reports_url, context.run_id)),
             },
             check_results=[*engine, *suite_results],
         )

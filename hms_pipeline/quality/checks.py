@@ -35,7 +35,7 @@ import dagster as dg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from hms_pipeline.paths import EXPECTATIONS_DIR, outcome_path, run_dir  # noqa: F401 (re-exported)
+from hms_pipeline.paths import EXPECTATIONS_DIR, outcome_path, report_url, run_dir  # noqa: F401 (re-exported)
 from hms_pipeline.quality.gates import GATES_METADATA  # a non-blocking check the gates still count
 from hms_pipeline.quality.suites import Suite, SuiteExpectation, load_suite, suite_path
 from hms_pipeline.resources import HmsDatabaseResource
@@ -190,7 +190,8 @@ def evaluate_suite_part(hms_db: HmsDatabaseResource, run_id: str, table: str, ch
     if log is not None and not reused_from:
         log.info(f"{table} {check_name}: " + outcome.summary_line())
     report = run_dir(settings.reports_dir, run_id) / "index.html"
-    result = outcome.to_check_result(check_name=check_name, report_path=report)._replace(asset_key=_asset_key(table))
+    result = outcome.to_check_result(check_name=check_name, report_path=report,
+                                     report_url=report_url(settings.reports_url, run_id))._replace(asset_key=_asset_key(table))
     if reused_from:
         result = result._replace(metadata={**result.metadata, "reused_from_run": dg.MetadataValue.text(reused_from)})
     return result

@@ -141,7 +141,8 @@ class SuiteOutcome:
             lines.append(f"| {e.severity} | {_md(e.label)} | {_md(status)} | {n} | {pct} |")
         return "\n".join(lines)
 
-    def to_check_result(self, check_name: str | None = None, report_path: Path | None = None):
+    def to_check_result(self, check_name: str | None = None, report_path: Path | None = None,
+                        report_url: str | None = None):
         """The Dagster ``AssetCheckResult``. Severity is ERROR when an ERROR expectation failed (a
         blocking check then stops everything downstream) and WARN otherwise. ``passed`` is False
         whenever any expectation failed, so WARN failures show as warnings in the UI; Dagster only
@@ -159,8 +160,10 @@ class SuiteOutcome:
             "seconds": dg.MetadataValue.float(round(self.seconds, 3)),
             "summary": dg.MetadataValue.md(self.markdown()),
         }
+        if report_url is not None:  # opens from the UI while `hms-pipeline dev` serves the reports
+            metadata["report"] = dg.MetadataValue.url(report_url)
         if report_path is not None:
-            metadata["report"] = dg.MetadataValue.path(str(report_path))
+            metadata["report_file"] = dg.MetadataValue.path(str(report_path))
         failed = self.error_failures + self.warn_failures
         description = ("; ".join(f"{e.severity} {e.label}: {e.count if e.count is not None else e.status}"
                                  for e in failed[:5]) or "all expectations passed")
