@@ -64,8 +64,9 @@ def format_summary(summary: dict[str, Any], index: Path, out: IO[str]) -> None:
                 s = r["suite"]
                 state = {"passed": "ok", "warn": "warn", "failed": "FAILED"}[s["status"]]
                 checks.append(f"suite {state} {s['expectations_passed']}/{s['expectations']}")
-            print(f"{r['table']:<{width}}  {r.get('legacy_rows_seen', 0):>8} {r.get('loaded', 0):>8} "
-                  f"{r.get('merged', 0):>7} {r.get('quarantined', 0):>8} {r.get('live_rows', 0):>8}  "
+            print(f"{r['table']:<{width}}  {r.get('legacy_rows_seen', 0):>8} {r.get('legacy_rows_loaded', 0):>8} "
+                  f"{r.get('legacy_rows_merged', 0):>7} {r.get('legacy_rows_quarantined', 0):>8} "
+                  f"{r.get('live_rows', 0):>8}  "
                   f"{'; '.join(checks) or '-'}", file=out)
     failures = [(r["table"], f) for r in rows if r["suite"] for f in r["suite"]["failures"] if f["status"] != "skipped"]
     failures += [(r["table"], {"severity": c["severity"], "expectation": c["check"], "unexpected_count": None,

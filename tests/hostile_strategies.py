@@ -1145,9 +1145,9 @@ def check_case(server_url: str, case: HostileCase, *, suites: bool = False, repo
             second = run_backfill(db, work, suites=False, legacy_url=sep)
             runs.append(("re-run", second))
             problems = [f"re-run: {f}" for f in step_failures(second.result) + failed_checks(second.result)]
-            wrote = {k: (v.get("loaded", 0), v.get("soft_deleted", 0))
+            wrote = {k: (v.get("rows_written", 0), v.get("rows_soft_deleted", 0))
                      for k, v in _canonical(materializations(second.result)).items()
-                     if v.get("loaded", 0) or v.get("soft_deleted", 0)}
+                     if v.get("rows_written", 0) or v.get("rows_soft_deleted", 0)}
             problems += [f"{k} loaded {a}, soft-deleted {b}" for k, (a, b) in sorted(wrote.items())]
             changed = sorted(k for k, v in fingerprint(db).items() if fp.get(k) != v)
             problems += [f"canonical rows changed by the re-run: {', '.join(changed)}"] if changed else []

@@ -85,7 +85,7 @@ def test_clinical_backfill_reconciles_matches_truth_and_reruns_idle(fresh_db, mo
     setup(fresh_db, profile)
     mats = materializations(run(monkeypatch, fresh_db))
     assert set(ASSETS) <= set(mats)
-    assert mats["clinical/encounters"]["loaded"] > 0 and mats["clinical/vitals"]["loaded"] > 0
+    assert mats["clinical/encounters"]["rows_written"] > 0 and mats["clinical/vitals"]["rows_written"] > 0
 
     with psycopg.connect(fresh_db) as conn:
         for spec in SPECS:  # the blocking check, re-run directly: nothing missing
@@ -173,8 +173,8 @@ def test_clinical_backfill_reconciles_matches_truth_and_reruns_idle(fresh_db, mo
 
     before = fingerprint(fresh_db)
     mats2 = materializations(run(monkeypatch, fresh_db))
-    assert {a: mats2[a]["loaded"] for a in ASSETS} == {a: 0 for a in ASSETS}
-    assert all(mats2[a]["soft_deleted"] == 0 for a in ASSETS)
+    assert {a: mats2[a]["rows_written"] for a in ASSETS} == {a: 0 for a in ASSETS}
+    assert all(mats2[a]["rows_soft_deleted"] == 0 for a in ASSETS)
     assert fingerprint(fresh_db) == before
 
 
@@ -342,11 +342,11 @@ def test_delta_touches_only_changed_rows_and_matches_a_fresh_full_run(fresh_db, 
     run(monkeypatch, fresh_db)
     changes = _apply_changes(fresh_db)
     mats = materializations(run(monkeypatch, fresh_db))
-    assert mats["clinical/appointments"]["loaded"] == 0 and mats["clinical/medical_history"]["loaded"] == 0
-    assert mats["clinical/vitals"]["loaded"] == 1 and mats["clinical/vitals"]["soft_deleted"] > 0
+    assert mats["clinical/appointments"]["rows_written"] == 0 and mats["clinical/medical_history"]["rows_written"] == 0
+    assert mats["clinical/vitals"]["rows_written"] == 1 and mats["clinical/vitals"]["rows_soft_deleted"] > 0
     # the IPD encounter's end_at moved (and records of that patient it no longer covers get an
     # inferred encounter of their own: checked by the comparison with a fresh run below)
-    assert mats["clinical/encounters"]["loaded"] >= 1
+    assert mats["clinical/encounters"]["rows_written"] >= 1
     with psycopg.connect(fresh_db) as conn:
         assert conn.execute("""select value, unit from clinical.vitals
                                where vital_id = etl.canonical_id('clinical.vitals', 'patients', %s || '#temperature')""",

@@ -21,18 +21,20 @@ def test_full_run_reconciles_and_rerun_writes_nothing(fresh_db, monkeypatch, pro
     assert first.success, failed_checks(first)
     assert not failed_checks(first)
     mats = canonical(materializations(first))
-    assert mats["core/patients"]["loaded"] > 0 and mats["core/persons"]["loaded"] > 0
-    for key, meta in mats.items():
-        if "rows_seen" in meta and "loaded" in meta and key != "ref/codes":
-            assert meta["quarantined"] + meta["loaded"] + meta["merged"] >= 0  # reported for every table
+    assert mats["core/patients"]["rows_written"] > 0 and mats["core/persons"]["rows_written"] > 0
+    for key, meta in mats.items():  # README "Figures": every legacy row seen is loaded, merged or quarantined
+        assert meta["legacy_rows_seen"] == (meta["legacy_rows_loaded"] + meta["legacy_rows_merged"]
+                                            + meta["legacy_rows_quarantined"]), key
+        assert meta["rows_written"] == meta["rows_new"] + meta["rows_changed"], key
+    assert mats["core/patients"]["rows_new"] == mats["core/patients"]["rows_written"]  # a first load only inserts
 
     with psycopg.connect(fresh_db) as conn:
         stamps_before = conn.execute("select max(updated_at), count(*) from core.persons").fetchone()
     second = run_backfill(monkeypatch, fresh_db)
     assert second.success and not failed_checks(second)
-    written = {k: v.get("loaded") for k, v in canonical(materializations(second)).items() if k != "ref/codes"}
+    written = {k: v.get("rows_written") for k, v in canonical(materializations(second)).items() if k != "ref/codes"}
     assert written and all(n == 0 for n in written.values()), written
-    assert all(v.get("soft_deleted", 0) == 0 for v in canonical(materializations(second)).values())
+    assert all(v.get("rows_soft_deleted", 0) == 0 for v in canonical(materializations(second)).values())
     with psycopg.connect(fresh_db) as conn:
         assert conn.execute("select max(updated_at), count(*) from core.persons").fetchone() == stamps_before
 
@@ -90,11 +92,11 @@ def test_delta_touches_only_changed_rows_and_matches_a_fresh_full_run(fresh_db, 
     staged = materializations(delta)["etl/legacy_snapshot"]
     assert staged["rows_changed"] == 3 and staged["rows_deleted"] == 1
     # persons: 2 renamed + 1 new written, 1 soft-deleted; patients: 1 new (+0 for renames: uhid unchanged)
-    assert mats["core/persons"]["loaded"] == 3
-    assert mats["core/persons"]["soft_deleted"] == 1
-    assert mats["core/patients"]["loaded"] == 1 and mats["core/patients"]["soft_deleted"] == 1
+    assert mats["core/persons"]["rows_written"] == 3
+    assert mats["core/persons"]["rows_soft_deleted"] == 1
+    assert mats["core/patients"]["rows_written"] == 1 and mats["core/patients"]["rows_soft_deleted"] == 1
     untouched = [k for k in ("core/departments", "core/users", "core/staff_schedules") if k in mats]
-    assert all(mats[k]["loaded"] == 0 for k in untouched)
+    assert all(mats[k]["rows_written"] == 0 for k in untouched)
 
     fresh = make_db("fresh")
     prepare(fresh)
@@ -135,7 +137,7 @@ def test_legacy_on_a_separate_database(fresh_db, make_db, monkeypatch):
     assert first.success, failed_checks(first)
     assert materializations(first)["etl/legacy_snapshot"]["mode"] == "separate-server"
     second = run_backfill(monkeypatch, fresh_db, legacy_url=legacy)
-    assert all(v.get("loaded") == 0 for k, v in canonical(materializations(second)).items() if k != "ref/codes")
+    assert all(v.get("rows_written") == 0 for k, v in canonical(materializations(second)).items() if k != "ref/codes")
 
     same = make_db("same")
     prepare(same)

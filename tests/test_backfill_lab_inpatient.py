@@ -222,8 +222,8 @@ def test_generated_tiny(fresh_db, monkeypatch, profile):
             assert split[key] == (n, n if n else 1, n), key
 
     second = _run(monkeypatch, fresh_db)
-    assert {k: v["loaded"] for k, v in second.items()} == dict.fromkeys(MY_ASSETS, 0)
-    assert all(v["soft_deleted"] == 0 for v in second.values())
+    assert {k: v["rows_written"] for k, v in second.items()} == dict.fromkeys(MY_ASSETS, 0)
+    assert all(v["rows_soft_deleted"] == 0 for v in second.values())
 
 
 # --- hand-made edge cases ---------------------------------------------------------------------
@@ -427,7 +427,7 @@ def test_edge_cases_and_incremental_equals_full(fresh_db, monkeypatch):
         _check_edge_cases(conn, ids)
 
     second = _run(monkeypatch, fresh_db)
-    assert {k: v["loaded"] for k, v in second.items()} == dict.fromkeys(MY_ASSETS, 0)
+    assert {k: v["rows_written"] for k, v in second.items()} == dict.fromkeys(MY_ASSETS, 0)
 
     with psycopg.connect(fresh_db) as conn:
         for statement in LEGACY_CHANGES.split(";\n")[:-1]:

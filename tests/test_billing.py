@@ -244,8 +244,8 @@ def test_quarantine_detail_has_no_values_of_rows(generated):
 def test_a_rerun_without_change_writes_nothing(generated):
     _, url, _, second, before = generated
     for asset in BILLING:
-        assert second[asset]["loaded"] == 0, asset
-        assert second[asset].get("soft_deleted", 0) == 0, asset
+        assert second[asset]["rows_written"] == 0, asset
+        assert second[asset].get("rows_soft_deleted", 0) == 0, asset
     assert fingerprint(url) == before
 
 

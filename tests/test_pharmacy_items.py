@@ -98,7 +98,7 @@ def test_items_are_the_truths_distinct_medicines(generated):
         items = conn.execute("select count(*) from pharmacy.items where deleted_at is null").fetchone()[0]
         truth = conn.execute("select value from hms_truth.figures where name = 'distinct_medicines' and key = '*'").fetchone()[0]
         assert items == truth
-        assert first["pharmacy/items"]["loaded"] == items
+        assert first["pharmacy/items"]["rows_written"] == items
         assert unaccounted(conn) == []
         # the staged copies are the legacy tables (medicines: only where it is a table)
         staged = conn.execute("select (select count(*) from stg.medications), (select count(*) from stg.medicines)").fetchone()
@@ -150,8 +150,8 @@ def test_every_legacy_code_resolves_to_its_item(generated):
 
 def test_a_rerun_without_change_writes_nothing(generated):
     _, url, _, second, before = generated
-    assert second["pharmacy/items"]["loaded"] == 0
-    assert second["pharmacy/items"].get("soft_deleted", 0) == 0
+    assert second["pharmacy/items"]["rows_written"] == 0
+    assert second["pharmacy/items"].get("rows_soft_deleted", 0) == 0
     assert fingerprint(url) == before
 
 
@@ -289,7 +289,7 @@ def test_catalog_dedupes_to_the_expected_items(catalog):
         # the repeated medicines id is staged (and mapped) once
         assert conn.execute("select count(*) from ops.legacy_id_map where canonical_table = 'pharmacy.items' and legacy_key = %s",
                             (uid(24),)).fetchone()[0] == 1
-    assert mats["pharmacy/items"]["loaded"] == len(EXPECTED_GROUPS)
+    assert mats["pharmacy/items"]["rows_written"] == len(EXPECTED_GROUPS)
     assert mats["pharmacy/items"]["warnings"]["AMBIGUOUS_MATCH"] == len(AMBIGUOUS)
 
 
@@ -369,7 +369,7 @@ def test_a_reviewers_decision_merges_on_the_next_run_and_its_removal_splits(pg_s
         monkeypatch.setattr(scripted, "script_files",
                             lambda spec: [*files(spec), decision] if spec.name == "ref.codes" else files(spec))
         mats = run(monkeypatch, url)
-        assert mats["pharmacy/items"]["soft_deleted"] == 1
+        assert mats["pharmacy/items"]["rows_soft_deleted"] == 1
         with psycopg.connect(url) as conn:
             merged = {("medications", uid(11)), ("medications", uid(12))}
             assert item_groups(conn) == (EXPECTED_GROUPS - {frozenset({k}) for k in merged}) | {frozenset(merged)}
@@ -379,12 +379,12 @@ def test_a_reviewers_decision_merges_on_the_next_run_and_its_removal_splits(pg_s
                 == len(EXPECTED_GROUPS) - 1
             assert candidates(conn)[("medications", uid(12))]["_detail"]["rule"] == "REVIEWER"
             assert unaccounted(conn) == [] and unresolved_codes(conn) == []
-        assert run(monkeypatch, url)["pharmacy/items"]["loaded"] == 0  # applied once
+        assert run(monkeypatch, url)["pharmacy/items"]["rows_written"] == 0  # applied once
 
         # the decision is withdrawn: the next run splits the pair again
         monkeypatch.setattr(scripted, "script_files", files)
         mats = run(monkeypatch, url)
-        assert mats["pharmacy/items"]["loaded"] >= 1
+        assert mats["pharmacy/items"]["rows_written"] >= 1
         with psycopg.connect(url) as conn:
             assert conn.execute("select count(*) from ref.codes where system = 'review:pharmacy.items'").fetchone()[0] == 0
             assert item_groups(conn) == EXPECTED_GROUPS

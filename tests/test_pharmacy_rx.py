@@ -235,7 +235,7 @@ def test_dispenses_have_a_positive_quantity_and_a_live_batch(generated):
                                      and m.disposition = 'MERGED'""").fetchone()[0] > 0
             if profile == "blueprint":
                 # dispensed quantity per legacy row: conserved (the conservation check's identity)
-                assert first["pharmacy/dispenses"]["loaded"] == sum(loaded.values())
+                assert first["pharmacy/dispenses"]["rows_written"] == sum(loaded.values())
                 assert conn.execute("""select count(*) from stg.prescription_dispensed_items s
                                        join ops.legacy_id_map m on m.canonical_table = 'pharmacy.dispenses'
                                         and m.legacy_table = 'prescription_dispensed_items' and m.legacy_key = s._key
@@ -246,8 +246,8 @@ def test_dispenses_have_a_positive_quantity_and_a_live_batch(generated):
 def test_a_rerun_without_change_writes_nothing(generated):
     _, url, _, second, before = generated
     for asset in ASSETS:
-        assert second[asset]["loaded"] == 0, asset
-        assert second[asset].get("soft_deleted", 0) == 0, asset
+        assert second[asset]["rows_written"] == 0, asset
+        assert second[asset].get("rows_soft_deleted", 0) == 0, asset
     assert fingerprint(url) == before
 
 

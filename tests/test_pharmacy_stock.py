@@ -149,7 +149,7 @@ def test_stock_on_hand_is_the_truths_legacy_quantity_in_units(generated):
         staged = conn.execute("select (select count(*) from stg.stock_transactions) "
                               "+ (select count(*) from stg.pharmacy_stock_transactions)").fetchone()[0]
         assert subjects["conservation_ledger_row_quantity"] == staged > 0
-    assert first["pharmacy/inventory_txns"]["loaded"] > first["pharmacy/batches"]["loaded"] > 0
+    assert first["pharmacy/inventory_txns"]["rows_written"] > first["pharmacy/batches"]["rows_written"] > 0
 
 
 def test_quarantine_by_reason_is_the_truths(generated):
@@ -293,7 +293,7 @@ def test_a_rederivation_without_change_writes_nothing(moving):
     before = fingerprint(url)
     mats = run(mp, url, suites=False, full=True)  # every table re-derived whole
     for table in ("pharmacy.batches", "pharmacy.inventory_txns"):
-        assert mats[table.replace(".", "/")]["unchanged"] > 0
+        assert mats[table.replace(".", "/")]["rows_unchanged"] > 0
         with psycopg.connect(url) as conn:
             assert _written(conn, table) == 0
     assert fingerprint(url) == before
@@ -327,7 +327,7 @@ def test_a_batch_quantity_changed_without_a_ledger_row_gives_one_adjust(moving):
         assert stock_by_legacy_batch(conn) == legacy_on_hand(conn)
         assert view_matches_ledger(conn)
         checks_hold(conn)
-    assert mats["pharmacy/inventory_txns"]["loaded"] == 1
+    assert mats["pharmacy/inventory_txns"]["rows_written"] == 1
 
 
 def test_a_legacy_sale_with_its_ledger_row_gives_that_row_and_no_adjust(moving):
@@ -353,7 +353,7 @@ def test_a_legacy_sale_with_its_ledger_row_gives_that_row_and_no_adjust(moving):
         assert view_matches_ledger(conn)
         checks_hold(conn)
         assert "WRONG_SIGN" in candidates(conn, "inventory_txns")[("stock_transactions", sale, None)]["_detail"]["warns"]
-    assert mats["pharmacy/inventory_txns"]["loaded"] == 1
+    assert mats["pharmacy/inventory_txns"]["rows_written"] == 1
 
 
 def test_a_legacy_ledger_row_deleted_is_reversed_not_removed(moving):
@@ -408,7 +408,7 @@ def test_items_merged_and_a_batch_deleted_move_stock_without_touching_history(mo
         mats = run(mp, url, suites=False)
     finally:
         mp.setattr(scripted, "script_files", files)
-    assert mats["pharmacy/items"]["soft_deleted"] == 1 and mats["pharmacy/batches"]["soft_deleted"] == 1
+    assert mats["pharmacy/items"]["rows_soft_deleted"] == 1 and mats["pharmacy/batches"]["rows_soft_deleted"] == 1
     with psycopg.connect(url) as conn:
         rows = ledger_rows(conn)
         assert before.items() <= rows.items()  # history as written

@@ -349,7 +349,7 @@ def test_the_cli_report_opens_in_chromium_with_each_tables_figures_and_no_phi(fr
     assert (reports / run_id / "gx" / "index.html").is_file()
 
     # No PHI: report folder (HTML, JSON, GX Data Docs), the CLI's stdout+stderr, the run's event log.
-    assert events.count('"ASSET_CHECK_EVALUATION"') >= len(BACKFILL_TABLES) and '"rows_seen"' in events
+    assert events.count('"ASSET_CHECK_EVALUATION"') >= len(BACKFILL_TABLES) and '"legacy_rows_seen"' in events
     findings = scan_for_phi([reports], needles=needles)
     # (the CLI's summary table aligns figures with runs of spaces, which the phone pattern would
     # read as one long number: a column gap is not part of a phone, so it is cut first)
@@ -371,7 +371,8 @@ def test_the_cli_report_opens_in_chromium_with_each_tables_figures_and_no_phi(fr
         for table in BACKFILL_TABLES:
             t = tables[table]
             assert f"<tr data-table=\"{table}\">" in dom, table
-            for col in ("legacy_rows_seen", "loaded", "merged", "quarantined", "live_rows"):
+            for col in ("legacy_rows_seen", "legacy_rows_loaded", "legacy_rows_merged", "legacy_rows_quarantined",
+                        "values_quarantined", "live_rows"):
                 assert f'data-table="{table}" data-col="{col}">{t[col]}</td>' in dom, (table, col)
             # the figure shown is the table's: live rows counted independently
             cols = {r[0] for r in conn.execute(
@@ -381,4 +382,4 @@ def test_the_cli_report_opens_in_chromium_with_each_tables_figures_and_no_phi(fr
                 sql.Identifier(*table.split(".")), where)).fetchone()[0]
             assert t["live_rows"] == live, table
         loaded = conn.execute("select count(*) from core.persons where deleted_at is null").fetchone()[0]
-    assert loaded > 0 and tables["core.persons"]["loaded"] > 0
+    assert loaded > 0 and tables["core.persons"]["legacy_rows_loaded"] > 0

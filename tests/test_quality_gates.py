@@ -13,6 +13,7 @@ import uuid
 
 import dagster as dg
 import psycopg
+from psycopg.types.json import Jsonb
 import pytest
 from psycopg import sql
 
@@ -282,6 +283,12 @@ def _provenance(conn: psycopg.Connection, run_id: str) -> None:
                            ('patients', '42', 'core.patients', 'BAD_DOB', '{}', %s)""", (run_id, run_id))
     conn.execute("""insert into etl.run_stats (run_id, canonical_table, candidates, written, unchanged, quarantined, merged, soft_deleted, seconds)
                     values (%s, 'core.patients', 5, 2, 0, 2, 1, 0, 0.25)""", (run_id,))
+    # and the table's reconciliation, which the report's legacy-row figures are (README "Figures")
+    conn.execute("""insert into etl.reconcile_state (canonical_table, figures, ok, run_id)
+                    values ('core.patients', %s, true, %s)""",
+                 (Jsonb({"table": "core.patients", "fk_violations": {}, "sources": [
+                     {"legacy_table": "patients", "seen": 5, "loaded": 2, "merged": 1, "quarantined": 2, "missing": 0,
+                      "quarantined_by_reason": {"BAD_DOB": 1, "MISSING_NAME": 1}, "values_quarantined": 0}]}), run_id))
 
 
 def test_report_html_summary_and_cli(db, settings_env, capsys):
@@ -299,13 +306,29 @@ def test_report_html_summary_and_cli(db, settings_env, capsys):
     folder = index.parent
     summary = json.loads((folder / "summary.json").read_text())
     patients = next(t for t in summary["tables"] if t["table"] == "core.patients")
-    assert (patients["legacy_rows_seen"], patients["loaded"], patients["merged"], patients["quarantined"]) == (5, 2, 1, 2)
+    assert (patients["legacy_rows_seen"], patients["legacy_rows_loaded"], patients["legacy_rows_merged"],
+            patients["legacy_rows_quarantined"]) == (5, 2, 1, 2)
     assert patients["quarantined_by_reason"] == {"BAD_DOB": 1, "MISSING_NAME": 1}
-    assert patients["this_run"]["written"] == 2 and patients["live_rows"] == 2
+    assert patients["this_run"]["rows_written"] == 2 and patients["live_rows"] == 2
     assert summary["blocking_failed"] is True
     gates = {p["phase"]: (p["status"], p["blocks_next"]) for p in summary["phases"]}
     assert gates == {"backfill-core": ("passed", False), "backfill-clinical": ("failed", False)}
     assert (folder / "gx" / "index.html").is_file() and summary["data_docs"] == "gx/index.html"
+
+    # the quarantine a reviewer can act on: a CSV of the open entries, keys hashed unless surrogate
+    import csv
+
+    with open(folder / "quarantine.csv", newline="") as fh:
+        lines = list(csv.DictReader(fh))
+    assert summary["quarantine"] == {"entries": 2, "csv": "quarantine.csv"}
+    assert {(r["canonical_table"], r["legacy_key"], r["reason_code"], r["column"]) for r in lines} == {
+        ("core.patients", mask_key("patients", "AH2401-0009", b"test-key"), "MISSING_NAME", "name"),
+        ("core.patients", "42", "BAD_DOB", "")}
+    html_text = index.read_text()
+    assert "href='quarantine.csv' download" in html_text
+    # a chart per phase (the tables with legacy rows), and a trend once a second report is there
+    assert "<svg class='phase-chart' data-phase='backfill-core'" in html_text
+    assert "the trend starts with the next report" in html_text
 
     # PHI: names, phones, emails, dates of birth, the UHID used as a legacy key; only its hash shows.
     assert scan_for_phi([folder], needles=[*NEEDLES, "AH2401-0009"]) == []
@@ -319,7 +342,8 @@ def test_report_html_summary_and_cli(db, settings_env, capsys):
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run", "--dump-dom", index.as_uri()],
         capture_output=True, text=True, timeout=60, check=True).stdout
-    for col, value in [("legacy_rows_seen", 5), ("loaded", 2), ("merged", 1), ("quarantined", 2), ("live_rows", 2)]:
+    for col, value in [("legacy_rows_seen", 5), ("legacy_rows_loaded", 2), ("legacy_rows_merged", 1),
+                       ("legacy_rows_quarantined", 2), ("live_rows", 2)]:
         assert f'data-table="core.patients" data-col="{col}">{value}</td>' in dom, col
     assert "value outside the plausible range of its kind and unit" in dom
     assert 'data-phase="backfill-clinical"' in dom and "MISSING_NAME" in dom
@@ -345,3 +369,12 @@ def test_report_html_summary_and_cli(db, settings_env, capsys):
     args = parser.parse_args(["report", "--run", run_id, "--rebuild"])
     assert args.func(args) == 0
     assert "run run-0001: passed" in capsys.readouterr().out
+
+    # the trend across runs: a second report in the same folder
+    again = write_run_report(conn, "run-0002", outcomes, settings_env, checks=recon,
+                             phases={"core.patients": "backfill-core"}, phase_order=["backfill-core"])
+    later = json.loads((again.parent / "summary.json").read_text())
+    assert [p["run_id"] for p in later["trend"]] == ["run-0001", "run-0002"]
+    assert "<svg class='trend' data-figure='legacy_rows_quarantined'" in again.read_text()
+
+

@@ -26,6 +26,13 @@ from hms_pipeline.engine.transform import stage_exists, target_columns
 
 @dataclass
 class SourceFigures:
+    """One legacy source's rows, in the product's one vocabulary (README "Figures"): of the legacy
+    rows ``seen`` (in the snapshot, consumed by the table), each is ``loaded`` (a live canonical row
+    holds it), ``merged`` (only into another legacy row's canonical row), ``quarantined`` (refused
+    whole: an open quarantine entry and no canonical row) or ``missing`` (none: must be 0).
+    ``values_quarantined``: loaded rows of which a value was refused (an open quarantine entry
+    beside the canonical row)."""
+
     legacy_table: str
     seen: int
     loaded: int
@@ -33,6 +40,7 @@ class SourceFigures:
     quarantined: int
     missing: int
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    values_quarantined: int = 0
 
 
 @dataclass
@@ -48,6 +56,17 @@ class Reconciliation:
     def from_json(cls, d: dict) -> "Reconciliation":
         return cls(d["table"], [SourceFigures(**s) for s in d["sources"]], d["fk_violations"])
 
+    def totals(self) -> dict[str, int]:
+        """The table's figures over its sources (README "Figures")."""
+        return {
+            "legacy_rows_seen": sum(s.seen for s in self.sources),
+            "legacy_rows_loaded": sum(s.loaded for s in self.sources),
+            "legacy_rows_merged": sum(s.merged for s in self.sources),
+            "legacy_rows_quarantined": sum(s.quarantined for s in self.sources),
+            "values_quarantined": sum(s.values_quarantined for s in self.sources),
+            "legacy_rows_missing": sum(s.missing for s in self.sources),
+        }
+
     @property
     def ok(self) -> bool:
         return all(s.missing == 0 for s in self.sources) and not any(self.fk_violations.values())
@@ -59,9 +78,10 @@ class Reconciliation:
         return out
 
     def markdown(self) -> str:
-        lines = ["| legacy source | seen | loaded | merged | quarantined | missing |", "|---|---:|---:|---:|---:|---:|"]
-        lines += [f"| {s.legacy_table} | {s.seen} | {s.loaded} | {s.merged} | {s.quarantined} | {s.missing} |"
-                  for s in self.sources]
+        lines = ["| legacy source | seen | loaded | merged | quarantined | missing | values quarantined |",
+                 "|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {s.legacy_table} | {s.seen} | {s.loaded} | {s.merged} | {s.quarantined} | {s.missing} "
+                  f"| {s.values_quarantined} |" for s in self.sources]
         if self.fk_violations:
             lines.append("")
             lines += [f"- FK `{fk}`: {n} live rows with a soft-deleted parent" for fk, n in self.fk_violations.items()]
@@ -74,9 +94,7 @@ with seen as (
 ),
 mapped as (
     select split_part(m.legacy_key, '#', 1) as k,
-           bool_or(m.disposition = 'LOADED') as any_loaded,
-           count(*) filter (where m.disposition = 'LOADED') as n_loaded,
-           count(*) filter (where m.disposition = 'MERGED') as n_merged
+           bool_or(m.disposition = 'LOADED') as any_loaded
     from ops.legacy_id_map m
     join {target} t on t.{pk} = m.canonical_id {live}
     where m.legacy_table = %(src)s and m.canonical_table = %(t)s
@@ -87,10 +105,11 @@ quarantined as (
     where q.legacy_table = %(src)s and q.target_table = %(t)s and q.resolved_at is null
 )
 select count(*),
-       coalesce(sum(m.n_loaded), 0),
-       coalesce(sum(m.n_merged), 0),
-       count(*) filter (where q.k is not null),
-       count(*) filter (where m.k is null and q.k is null)
+       count(*) filter (where m.any_loaded),
+       count(*) filter (where m.k is not null and not m.any_loaded),
+       count(*) filter (where q.k is not null and m.k is null),
+       count(*) filter (where m.k is null and q.k is null),
+       count(*) filter (where q.k is not null and m.any_loaded)
 from seen
 left join mapped m on m.k = seen._key
 left join quarantined q on q.k = seen._key
@@ -117,13 +136,17 @@ def reconcile_or_reuse(conn: psycopg.Connection, spec: TableSpec, run_id: str, *
         conn.rollback()
         if row is not None:
             return Reconciliation.from_json(row[0])
-    recon = reconcile(conn, spec)
+    return record(conn, reconcile(conn, spec), run_id)
+
+
+def record(conn: psycopg.Connection, recon: Reconciliation, run_id: str) -> Reconciliation:
+    """Keep ``recon`` as the table's latest reconciliation (the report's figures are these)."""
     with conn.transaction():
         conn.execute(
             """insert into etl.reconcile_state (canonical_table, figures, ok, run_id) values (%s, %s, %s, %s)
                on conflict (canonical_table) do update set figures = excluded.figures, ok = excluded.ok,
                    run_id = excluded.run_id, evaluated_at = now()""",
-            (spec.name, Jsonb(recon.to_json()), recon.ok, run_id),
+            (recon.table, Jsonb(recon.to_json()), recon.ok, run_id),
         )
     return recon
 
@@ -144,7 +167,7 @@ def reconcile(conn: psycopg.Connection, spec: TableSpec) -> Reconciliation:
             pk=sql.Identifier(pk),
             live=live,
         )
-        seen, loaded, merged, quarantined, missing = (int(v) for v in conn.execute(
+        seen, loaded, merged, quarantined, missing, values = (int(v) for v in conn.execute(
             query, {"src": src.legacy_table, "t": spec.name}
         ).fetchone())
         # rows staging kept out of stg (NULL or repeated key): seen, and quarantined by this table
@@ -158,7 +181,7 @@ def reconcile(conn: psycopg.Connection, spec: TableSpec) -> Reconciliation:
                 (src.legacy_table, spec.name),
             ).fetchall()
         )
-        figures.append(SourceFigures(src.legacy_table, seen, loaded, merged, quarantined, missing, reasons))
+        figures.append(SourceFigures(src.legacy_table, seen, loaded, merged, quarantined, missing, reasons, values))
 
     fk_violations = {}
     # an append-only table (an immutable ledger) keeps the parents its rows were written with: a live

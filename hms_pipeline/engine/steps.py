@@ -263,6 +263,15 @@ def stale_ids(conn: psycopg.Connection, t: Target, *, has_sources: bool, whole: 
     )
 
 
+def new_rows(conn: psycopg.Connection, t: Target) -> int:
+    """The LOADED rows of ``_ok`` the target does not hold yet (the upsert inserts them; the rest of
+    what it writes are changed rows)."""
+    return conn.execute(sql.SQL(
+        "select count(*) from _ok as o where o._final = 'LOADED' and not exists "
+        "(select 1 from {target} as t where t.{pk} = o.{pk})").format(
+        target=t.ident, pk=sql.Identifier(t.pk))).fetchone()[0]
+
+
 def upsert(conn: psycopg.Connection, t: Target, rows: int, *, actor: str = PIPELINE_ACTOR) -> int:
     """Write the LOADED rows of ``_ok``: insert new ones, update only rows that really differ (a
     no-change run writes nothing and ``updated_at`` does not move), un-delete rows that came back.

@@ -60,7 +60,8 @@ __all__ = ["ANALYZE_AFTER", "AUDIT_COLUMNS", "PIPELINE_ACTOR", "ApplyStats", "Tr
 class ApplyStats:
     table: str
     candidates: int = 0
-    written: int = 0
+    written: int = 0  # canonical rows inserted or changed (new + changed)
+    new: int = 0  # of which inserted
     unchanged: int = 0
     quarantined: int = 0
     merged: int = 0
@@ -223,15 +224,15 @@ def apply_table(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, full:
         stats.seconds = round(time.monotonic() - started, 3)
         conn.execute(
             """insert into etl.run_stats (run_id, canonical_table, candidates, written, unchanged,
-                   quarantined, merged, soft_deleted, seconds, mapped)
-               values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                   quarantined, merged, soft_deleted, seconds, mapped, new_rows)
+               values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                on conflict (run_id, canonical_table) do update set candidates = excluded.candidates,
                    written = excluded.written, unchanged = excluded.unchanged,
                    quarantined = excluded.quarantined, merged = excluded.merged,
                    soft_deleted = excluded.soft_deleted, seconds = excluded.seconds, mapped = excluded.mapped,
-                   recorded_at = now()""",
+                   new_rows = excluded.new_rows, recorded_at = now()""",
             (run_id, spec.name, stats.candidates, stats.written, stats.unchanged, stats.quarantined,
-             stats.merged, stats.soft_deleted, stats.seconds, stats.mapped),
+             stats.merged, stats.soft_deleted, stats.seconds, stats.mapped, stats.new),
         )
         audit_bulk.record(conn, spec.name, run_id, stats)
     return stats
@@ -272,6 +273,7 @@ def _apply_candidates(conn: psycopg.Connection, spec: TableSpec, run_id: str, pa
     stats.candidates, stats.merged, stats.warnings = step("tally", steps.tally, conn)
     step("record warnings", steps.record_warnings, conn, t, run_id)
     step("stale ids", steps.stale_ids, conn, t, has_sources=bool(spec.sources), whole=True)
+    stats.new = step("new rows", steps.new_rows, conn, t) if stats.candidates else 0
     stats.written = step("upsert", steps.upsert, conn, t, stats.candidates)
     stats.unchanged = stats.candidates - stats.written
     mapped_before = conn.execute(

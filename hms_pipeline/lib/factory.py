@@ -18,13 +18,14 @@ file to add.
 
 # No "from __future__ import annotations": Dagster reads the asset function's annotations at runtime.
 
+import warnings
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
 import dagster as dg
 from psycopg import sql
 
-from hms_pipeline.engine import conservation
+from hms_pipeline.engine import conservation, reconcile
 from hms_pipeline.engine.reconcile import reconcile_or_reuse
 from hms_pipeline.engine.scripted import apply_script, reconcile_script
 from hms_pipeline.engine.spec import TableSpec
@@ -119,6 +120,19 @@ def _check_specs(key: dg.AssetKey, spec: TableSpec) -> list[dg.AssetCheckSpec]:
     ]
 
 
+def run_figures(recon, stats) -> dict[str, int]:
+    """A table's figures of a run, named as README "Figures" defines them: its legacy rows as of the
+    run's snapshot (the reconciliation's) and the canonical rows the run wrote."""
+    return {
+        **{k: v for k, v in recon.totals().items() if k != "legacy_rows_missing"},
+        "rows_written": stats.written,
+        "rows_new": getattr(stats, "new", 0),
+        "rows_changed": stats.written - getattr(stats, "new", 0),
+        "rows_unchanged": stats.unchanged,
+        "rows_soft_deleted": stats.soft_deleted,
+    }
+
+
 def _warnings_text(standing: dict[str, int], change: dict[str, int]) -> str:
     """``INFERRED_ENCOUNTER: 20048 (+12 since the last run)``: rows carrying each warning now."""
     parts = [f"{k}: {v}" + (f" ({change[k]:+d} since the last run)" if change.get(k) else "")
@@ -190,7 +204,8 @@ def _engine_check_results(conn, spec: TableSpec, run_id: str, selected: Collecti
     ) for c in conserved if c.name in selected]
     if RECONCILIATION in selected:
         if recon is None:
-            recon = reconcile_script(conn, spec) if spec.kind == "script" else reconcile_or_reuse(conn, spec, run_id, idle=True)
+            recon = (reconcile.record(conn, reconcile_script(conn, spec), run_id) if spec.kind == "script"
+                     else reconcile_or_reuse(conn, spec, run_id, idle=True))
         out.append(dg.AssetCheckResult(
             asset_key=key,
             check_name=RECONCILIATION,
@@ -230,12 +245,15 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
     transform = _transform_path(spec)
     sources = ", ".join(spec.source_names) or "settings only"
     description = f"{spec.description.strip()}\n\nLegacy sources: {sources}. Transform: `{_relative(transform)}`."
-    refs = [dg.LocalFileCodeReference(file_path=str(transform), label="transform (SQL)")]
-    refs += [dg.LocalFileCodeReference(file_path=str(p), label=f"{conservation.check_name(p)} (SQL)")
-             for p in conservation.check_files(spec)]
-    suite = suite_path(spec.name, expectations_root)
-    if suite.is_file():
-        refs.append(dg.LocalFileCodeReference(file_path=str(suite), label="expectation suite (GX)"))
+    with warnings.catch_warnings():  # code references are beta in Dagster 1.13: no warning per table on stderr
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        refs = [dg.LocalFileCodeReference(file_path=str(transform), label="transform (SQL)")]
+        refs += [dg.LocalFileCodeReference(file_path=str(p), label=f"{conservation.check_name(p)} (SQL)")
+                 for p in conservation.check_files(spec)]
+        suite = suite_path(spec.name, expectations_root)
+        if suite.is_file():
+            refs.append(dg.LocalFileCodeReference(file_path=str(suite), label="expectation suite (GX)"))
+        code_references = dg.CodeReferencesMetadataValue(code_references=refs)
 
     # A multi-asset of one table, so that its checks can be subset: a job may leave the suite
     # checks out, and the UI can run a check alone (then the table is not re-materialized).
@@ -251,7 +269,7 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
             owners=[OWNERS[spec.schema]] if spec.schema in OWNERS else [],
             metadata={
                 "dagster/table_name": spec.name,
-                "dagster/code_references": dg.CodeReferencesMetadataValue(code_references=refs),
+                "dagster/code_references": code_references,
                 TRANSFORM_METADATA: _relative(transform),
             },
             skippable=False,
@@ -274,7 +292,7 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
         with hms_db.connect() as conn:
             if spec.kind == "script":
                 stats = apply_script(conn, spec, context.run_id)
-                recon = reconcile_script(conn, spec)
+                recon = reconcile.record(conn, reconcile_script(conn, spec), context.run_id)
             else:
                 # the suite's row-level ERROR rules are a pre-flight too (read now: a reviewer may
                 # have edited the file): one bad legacy row is quarantined, it never blocks the phase
@@ -295,17 +313,13 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
                 spec.name, stats.candidates, stats.written, stats.unchanged, stats.merged, stats.quarantined,
                 stats.soft_deleted, stats.seconds,
             )
-        seen = sum(s.seen for s in recon.sources)
         yield dg.MaterializeResult(
             asset_key=key,
             metadata={
                 **facts,
-                "rows_seen": dg.MetadataValue.int(seen),
-                "loaded": dg.MetadataValue.int(stats.written),
-                "merged": dg.MetadataValue.int(stats.merged),
-                "quarantined": dg.MetadataValue.int(stats.quarantined),
-                "unchanged": dg.MetadataValue.int(stats.unchanged),
-                "soft_deleted": dg.MetadataValue.int(stats.soft_deleted),
+                # the one vocabulary of figures (README "Figures"): the same numbers as the report's
+                # summary.json, the CLI summary and the reconciliation check
+                **{k: dg.MetadataValue.int(v) for k, v in run_figures(recon, stats).items()},
                 "warnings": dg.MetadataValue.json(stats.warnings),
                 # rows the constraint pre-flight quarantined, per reason (and suite rules it could not evaluate)
                 "preflight": dg.MetadataValue.json(stats.preflight),

@@ -8,7 +8,11 @@ from typing import IO
 import dagster as dg
 
 # Metadata keys shown as columns when an asset reports them (in this order).
-SUMMARY_COLUMNS = ("rows_seen", "loaded", "merged", "quarantined", "unchanged", "tables", "tables_created")
+# The figures are README "Figures": the same names and numbers as the asset metadata and the report.
+SUMMARY_COLUMNS = ("legacy_rows_seen", "legacy_rows_loaded", "legacy_rows_merged", "legacy_rows_quarantined",
+                   "rows_written", "rows_unchanged", "tables", "tables_created")
+HEADINGS = {"legacy_rows_seen": "seen", "legacy_rows_loaded": "loaded", "legacy_rows_merged": "merged",
+            "legacy_rows_quarantined": "quarantined", "rows_written": "written", "rows_unchanged": "unchanged"}
 
 
 def _value(entry) -> object:
@@ -55,13 +59,16 @@ def print_run_summary(instance: dg.DagsterInstance, result, seconds: float, out:
         rows.append((mat.asset_key.to_user_string(), cells, secs))
     columns = [c for c in SUMMARY_COLUMNS if any(c in r[1] for r in rows)]
     width = max([len(r[0]) for r in rows] + [5])
-    header = f"{'asset':<{width}}  " + "  ".join(f"{c:>13}" for c in columns) + f"  {'seconds':>8}"
+    header = f"{'asset':<{width}}  " + "  ".join(f"{HEADINGS.get(c, c):>11}" for c in columns) + f"  {'seconds':>8}"
     print(header, file=out)
     print("-" * len(header), file=out)
     for key, cells, secs in rows:
-        line = f"{key:<{width}}  " + "  ".join(f"{str(cells.get(c, '')):>13}" for c in columns)
+        line = f"{key:<{width}}  " + "  ".join(f"{str(cells.get(c, '')):>11}" for c in columns)
         line += f"  {secs:>8.2f}" if isinstance(secs, (int, float)) else f"  {'':>8}"
         print(line, file=out)
+    if "legacy_rows_seen" in columns:
+        print("seen / loaded / merged / quarantined: legacy rows as of the snapshot; written / unchanged: "
+              "canonical rows of this run (README \"Figures\")", file=out)
     failed_checks = [
         e for e in result.get_asset_check_evaluations() if not e.passed
     ]

@@ -34,7 +34,7 @@ import psycopg
 from psycopg import sql
 
 from hms_pipeline.legacy import dispositions
-from hms_pipeline.quality import finance
+from hms_pipeline.quality import finance, report_extras
 from hms_pipeline.quality.checks import CHECK_NAME, SUITE_CHECK_NAMES, run_dir
 from hms_pipeline.quality.finance import render_finance
 from hms_pipeline.quality.gx_runner import SuiteOutcome
@@ -99,6 +99,11 @@ def _columns(conn: psycopg.Connection, name: str) -> set[str]:
         "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 and not attisdropped", (name,))}
 
 
+# README "Figures": a table's legacy rows as of the run's snapshot
+FIGURES = ("legacy_rows_seen", "legacy_rows_loaded", "legacy_rows_merged", "legacy_rows_quarantined",
+           "values_quarantined")
+
+
 def table_figures(conn: psycopg.Connection, run_id: str, tables: Iterable[str], *, key: bytes,
                   sample_keys: int = SAMPLE_KEYS) -> dict[str, dict[str, Any]]:
     """Per canonical table: provenance (cumulative), this run's engine figures, live rows."""
@@ -114,49 +119,25 @@ def table_figures(conn: psycopg.Connection, run_id: str, tables: Iterable[str], 
             ).format(ident)).fetchone()
         else:
             live, deleted = conn.execute(sql.SQL("select count(*), 0 from {}").format(ident)).fetchone()
-        figures[t] = {"table": t, "live_rows": live, "soft_deleted_rows": deleted, "legacy_rows_seen": 0, "loaded": 0,
-                      "merged": 0, "quarantined": 0, "quarantined_by_reason": {}, "quarantine_samples": [],
-                      "legacy_sources": [], "this_run": None}
+        figures[t] = {"table": t, "live_rows": live, "soft_deleted_rows": deleted, **dict.fromkeys(FIGURES, 0),
+                      "quarantined_by_reason": {}, "quarantine_samples": [], "legacy_sources": [], "this_run": None}
 
-    if _exists(conn, "ops.legacy_id_map") and _exists(conn, "ops.quarantine"):
-        rows = conn.execute("""
-            with mapped as (
-                select canonical_table as t, legacy_table, split_part(legacy_key, '#', 1) as k,
-                       bool_or(disposition = 'LOADED') as loaded
-                from ops.legacy_id_map
-                group by 1, 2, 3
-            ),
-            quarantined as (
-                select distinct target_table as t, legacy_table, split_part(legacy_key, '#', 1) as k
-                from ops.quarantine
-                where resolved_at is null
-            ),
-            keys as (
-                select t, legacy_table, k from mapped
-                union
-                select t, legacy_table, k from quarantined
-            )
-            select k.t, k.legacy_table,
-                   count(*) as seen,
-                   count(*) filter (where m.loaded) as loaded,
-                   count(*) filter (where m.k is not null and not m.loaded) as merged,
-                   count(*) filter (where q.k is not null and m.k is null) as quarantined
-            from keys k
-            left join mapped m on m.t = k.t and m.legacy_table = k.legacy_table and m.k = k.k
-            left join quarantined q on q.t = k.t and q.legacy_table = k.legacy_table and q.k = k.k
-            group by 1, 2
-            order by 1, 2
-        """).fetchall()
-        for t, legacy_table, seen, loaded, merged, quarantined in rows:
-            f = figures.get(t)
-            if f is None:
-                continue
-            f["legacy_rows_seen"] += seen
-            f["loaded"] += loaded
-            f["merged"] += merged
-            f["quarantined"] += quarantined
-            f["legacy_sources"].append({"legacy_table": legacy_table, "seen": seen, "loaded": loaded,
-                                        "merged": merged, "quarantined": quarantined})
+    # the legacy rows' figures are the table's latest reconciliation (README "Figures"): the same
+    # numbers the asset's metadata and its reconciliation check showed
+    if _exists(conn, "etl.reconcile_state"):
+        for t, recon in conn.execute(
+                "select canonical_table, figures from etl.reconcile_state where canonical_table = any(%s)",
+                (sorted(figures),)).fetchall():
+            for src in recon.get("sources", []):
+                f = figures[t]
+                f["legacy_rows_seen"] += src["seen"]
+                f["legacy_rows_loaded"] += src["loaded"]
+                f["legacy_rows_merged"] += src["merged"]
+                f["legacy_rows_quarantined"] += src["quarantined"]
+                f["values_quarantined"] += src.get("values_quarantined", 0)
+                f["legacy_sources"].append({k: src.get(k, 0) for k in (
+                    "legacy_table", "seen", "loaded", "merged", "quarantined", "values_quarantined", "missing")})
+    if _exists(conn, "ops.quarantine"):
         for t, reason, n in conn.execute("""
                 select target_table, reason_code, count(distinct (legacy_table, split_part(legacy_key, '#', 1)))
                 from ops.quarantine where resolved_at is null group by 1, 2 order by 1, 2""").fetchall():
@@ -175,13 +156,15 @@ def table_figures(conn: psycopg.Connection, run_id: str, tables: Iterable[str], 
 
     if _exists(conn, "etl.run_stats"):
         for row in conn.execute("""
-                select canonical_table, candidates, written, unchanged, quarantined, merged, soft_deleted, seconds
+                select canonical_table, candidates, written, unchanged, quarantined, merged, soft_deleted, seconds,
+                       new_rows
                 from etl.run_stats where run_id = %s""", (run_id,)).fetchall():
             t = row[0]
             if t in figures:
-                figures[t]["this_run"] = {
-                    "candidates": row[1], "written": row[2], "unchanged": row[3], "quarantined": row[4],
-                    "merged": row[5], "soft_deleted": row[6], "seconds": float(row[7]),
+                figures[t]["this_run"] = {  # README "Figures": canonical rows written by the run
+                    "rows_written": row[2], "rows_new": row[8], "rows_changed": row[2] - row[8],
+                    "rows_unchanged": row[3], "rows_soft_deleted": row[6], "candidates": row[1],
+                    "seconds": float(row[7]),
                 }
     conn.rollback()
     return figures
@@ -279,7 +262,7 @@ def build_summary(run_id: str, figures: Mapping[str, dict], outcomes: Sequence[S
             "expectations_failed_error": sum(len(o.error_failures) for o in all_outcomes),
             "expectations_failed_warn": sum(len(o.warn_failures) for o in all_outcomes),
             "checks_failed": sum(not c.passed for c in checks),
-            "quarantined": sum(e.get("quarantined", 0) for e in table_entries),
+            "quarantined": sum(e.get("legacy_rows_quarantined", 0) for e in table_entries),
             "gx_seconds": round(sum(o.seconds for o in all_outcomes), 3),
         },
         "phases": phase_entries,
@@ -352,13 +335,18 @@ def render_html(summary: Mapping[str, Any], *, data_docs: str | None) -> str:
                    f"<td>{_e(', '.join(ph['blocked_by']))}</td></tr>")
     out.append("</table>")
 
-    out.append("<h2>Tables</h2><table id='tables'><tr><th>table</th><th>phase</th><th>legacy rows seen</th>"
-               "<th>loaded</th><th>merged</th><th>quarantined (whole rows)</th><th>quarantined by reason (rows with any quarantined value)</th><th>live rows</th>"
-               "<th>this run: written / unchanged / soft-deleted</th><th>checks</th></tr>")
+    out.append("<h2>Tables</h2><p class='muted'>Legacy rows as of the run's snapshot: each one seen is loaded, "
+               "merged into another's row or quarantined whole; values quarantined: loaded rows with a value "
+               "refused. Canonical rows this run: new + changed = written (README \"Figures\").</p>"
+               "<table id='tables'><tr><th>table</th><th>phase</th><th>legacy rows seen</th>"
+               "<th>loaded</th><th>merged</th><th>quarantined (whole rows)</th><th>values quarantined</th>"
+               "<th>quarantined by reason (rows with any quarantined value)</th><th>live rows</th>"
+               "<th>this run: new / changed / unchanged / soft-deleted</th><th>checks</th></tr>")
     for e in s["tables"]:
         tn = e["table"]
         run = e.get("this_run")
-        run_txt = f"{run['written']} / {run['unchanged']} / {run['soft_deleted']}" if run else "—"
+        run_txt = (f"{run['rows_new']} / {run['rows_changed']} / {run['rows_unchanged']} / {run['rows_soft_deleted']}"
+                   if run else "—")
         checks = []
         for c in e["checks"]:
             state = "passed" if c["passed"] else ("failed" if c["severity"] == "ERROR" else "warn")
@@ -370,9 +358,10 @@ def render_html(summary: Mapping[str, Any], *, data_docs: str | None) -> str:
         out.append(
             f"<tr data-table='{_e(tn)}'><td><a href='#t-{_e(tn)}'>{_e(tn)}</a></td><td>{_e(e['phase'])}</td>"
             + _num(tn, "legacy_rows_seen", e.get("legacy_rows_seen"))
-            + _num(tn, "loaded", e.get("loaded"))
-            + _num(tn, "merged", e.get("merged"))
-            + _num(tn, "quarantined", e.get("quarantined"))
+            + _num(tn, "legacy_rows_loaded", e.get("legacy_rows_loaded"))
+            + _num(tn, "legacy_rows_merged", e.get("legacy_rows_merged"))
+            + _num(tn, "legacy_rows_quarantined", e.get("legacy_rows_quarantined"))
+            + _num(tn, "values_quarantined", e.get("values_quarantined"))
             + "<td>" + "<br>".join(f"<code>{_e(r)}</code> {_e(n)}"
                                    for r, n in (e.get("quarantined_by_reason") or {}).items()) + "</td>"
             + _num(tn, "live_rows", e.get("live_rows"))
@@ -411,6 +400,9 @@ def render_html(summary: Mapping[str, Any], *, data_docs: str | None) -> str:
                 keys = ", ".join(f"{_e(x['legacy_table'])}:{_e(x['legacy_key'])} ({_e(x['reason_code'])})"
                                  for x in e["quarantine_samples"])
                 out.append(f"<p class='muted'>first quarantined legacy keys: {keys}</p>")
+    out.append(report_extras.phase_charts(s))
+    out.append(report_extras.quarantine_section(s))
+    out.append(report_extras.trend_chart(s.get("trend") or []))
     out.append(render_finance(s.get("finance")))
     out.append(render_dispositions(s.get("column_dispositions")))
     out.append("<p class='muted'>Counts, reason codes, expectation names and legacy keys only (and, in the finance "
@@ -527,6 +519,10 @@ def write_run_report(conn: psycopg.Connection, run_id: str, check_outcomes: Sequ
         summary["finance"] = finance.finance_figures(conn, facility_timezone=facility_timezone, key=key,
                                                      run_checks=list(checks))
     summary["column_dispositions"] = dispositions.summary()
+    if _exists(conn, "ops.quarantine"):
+        csv_path, entries = report_extras.write_quarantine_csv(conn, folder, key=key)
+        summary["quarantine"] = {"entries": entries, "csv": csv_path.name}
+    summary["trend"] = report_extras.trend_points(Path(reports_dir), summary)
 
     # Data Docs (GX import and site build: 6-10 s) only of the suites this run evaluated; an outcome
     # reused unchanged from an earlier run links to that run's Data Docs instead.

@@ -63,6 +63,8 @@ $$;
 -- write it saw (upstream_seen_at). Its inputs are its spec's sources and deps, nothing else.
 alter table etl.apply_state add column if not exists upstream_seen_at timestamptz;
 alter table etl.run_stats add column if not exists mapped bigint not null default 0;
+-- of the rows written, those inserted (the rest changed): README "Figures"
+alter table etl.run_stats add column if not exists new_rows bigint not null default 0;
 
 create or replace view etl.table_changes as
 select canonical_table, max(recorded_at) as changed_at
