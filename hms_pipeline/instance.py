@@ -25,6 +25,7 @@ def render_instance_yaml(storage_url: str) -> str:
         "storage": {"custom": {"module": "hms_pipeline.instance_storage", "class": "PooledPostgresStorage",
                                "config": {"postgres_url": storage_url}}},
         "telemetry": {"enabled": False},
+        "nux": {"enabled": False},  # no sign-up modal over the UI (a product-managed instance)
         "run_queue": {"max_concurrent_runs": 2},
     }
     return MARKER + "\n" + yaml.safe_dump(config, sort_keys=False)

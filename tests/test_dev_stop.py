@@ -43,6 +43,7 @@ def dev_env(fresh_db, pg_server_url, tmp_path):
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dagster_db)))
 
 
+@pytest.mark.one_server
 def test_term_stops_every_child_within_10_s_and_reports_are_served(dev_env, tmp_path):
     report = tmp_path / "reports" / "run-1" / "index.html"
     report.parent.mkdir(parents=True)
