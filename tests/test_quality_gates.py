@@ -370,11 +370,17 @@ def test_report_html_summary_and_cli(db, settings_env, capsys):
     assert args.func(args) == 0
     assert "run run-0001: passed" in capsys.readouterr().out
 
-    # the trend across runs: a second report in the same folder
+    # the trend across runs: a second report in the same folder; and the latest spot check
+    assert "No spot check recorded yet" in index.read_text()
+    conn.execute("""insert into compat.spot_checks (seed, tables, rows_compared, fields_compared, explained,
+                                                    unexplained, unexplained_columns)
+                    values (7, 2, 20, 200, 3, 1, array['patients.gender'])""")
     again = write_run_report(conn, "run-0002", outcomes, settings_env, checks=recon,
                              phases={"core.patients": "backfill-core"}, phase_order=["backfill-core"])
     later = json.loads((again.parent / "summary.json").read_text())
     assert [p["run_id"] for p in later["trend"]] == ["run-0001", "run-0002"]
     assert "<svg class='trend' data-figure='legacy_rows_quarantined'" in again.read_text()
-
+    spot = again.read_text()
+    assert "<table id='spot-check-fields'>" in spot and "<code>patients.gender</code>" in spot
+    assert "20 legacy rows of 2 tables, 200 fields compared; 3 differ by a documented normalisation, 1 do not" in spot
 

@@ -158,3 +158,25 @@ def quarantine_section(summary: Mapping[str, Any]) -> str:
             f"<a href='{_e(q['csv'])}' download>{_e(q['csv'])}</a> lists each with its canonical table, legacy "
             "table, legacy key (a keyed hash h:… unless a surrogate id), reason and rule, PHI-free.</p>"
             f"<table id='quarantine-reasons'><tr><th>reason</th><th>legacy rows</th></tr>{rows}</table>")
+
+
+def spot_check_section(summary: Mapping[str, Any]) -> str:
+    """The latest random spot check (``hms-pipeline cutover checklist``, hms_pipeline/compat/spotcheck.py):
+    sampled legacy rows compared field by field with what the canonical tables answer for them; the
+    fields that differ without a documented normalisation fail. Counts and table.column names only."""
+    sc = summary.get("spot_check")
+    head = "<h2 id='spot-checks'>Spot checks</h2>"
+    if not sc:
+        return (head + "<p class='muted'>No spot check recorded yet: <code>hms-pipeline cutover checklist</code> "
+                "compares HMS_SPOT_CHECKS sampled legacy rows per table field by field with the canonical rows.</p>")
+    failing = sc.get("unexplained_columns") or []
+    verdict = "passed" if not sc.get("unexplained") else "failed"
+    rows = "".join(f"<tr><td><code>{_e(c)}</code></td><td><span class='pill bad'>failed</span></td></tr>"
+                   for c in failing)
+    return (head + f"<p>Latest, at {_e(sc.get('at'))} (seed {_e(sc.get('seed'))}): {sc.get('rows_compared')} legacy rows "
+            f"of {sc.get('tables')} tables, {sc.get('fields_compared')} fields compared; {sc.get('explained')} differ by "
+            f"a documented normalisation, {sc.get('unexplained')} do not: "
+            f"<span class='pill {'ok' if verdict == 'passed' else 'bad'}'>{verdict}</span></p>"
+            + (f"<table id='spot-check-fields'><tr><th>field (table.column)</th><th>verdict</th></tr>{rows}</table>"
+               if rows else "<p class='muted'>Every compared field passed.</p>"))
+

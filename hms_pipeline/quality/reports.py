@@ -403,6 +403,7 @@ def render_html(summary: Mapping[str, Any], *, data_docs: str | None) -> str:
     out.append(report_extras.phase_charts(s))
     out.append(report_extras.quarantine_section(s))
     out.append(report_extras.trend_chart(s.get("trend") or []))
+    out.append(report_extras.spot_check_section(s))
     out.append(render_finance(s.get("finance")))
     out.append(render_dispositions(s.get("column_dispositions")))
     out.append("<p class='muted'>Counts, reason codes, expectation names and legacy keys only (and, in the finance "
@@ -523,6 +524,11 @@ def write_run_report(conn: psycopg.Connection, run_id: str, check_outcomes: Sequ
         csv_path, entries = report_extras.write_quarantine_csv(conn, folder, key=key)
         summary["quarantine"] = {"entries": entries, "csv": csv_path.name}
     summary["trend"] = report_extras.trend_points(Path(reports_dir), summary)
+    if _exists(conn, "compat.spot_checks"):
+        from hms_pipeline.compat.spotcheck import latest
+
+        summary["spot_check"] = latest(conn)
+        conn.rollback()
 
     # Data Docs (GX import and site build: 6-10 s) only of the suites this run evaluated; an outcome
     # reused unchanged from an earlier run links to that run's Data Docs instead.
