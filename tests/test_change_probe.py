@@ -36,6 +36,20 @@ def _until_changed(seconds: float = 15.0) -> bool:
     return False
 
 
+def _write_then_runs(monkeypatch, url: str, statement: str, *, runs_to_settle: int | None) -> None:
+    """Write ``statement``; the probe must see it; then successful runs until it says "unchanged"
+    again, exactly ``runs_to_settle`` of them (None: at most two)."""
+    with psycopg.connect(url) as conn:
+        conn.execute(statement)
+    assert _until_changed()
+    runs = 0
+    while probe.unchanged(load_settings()) is None:
+        assert runs < (runs_to_settle or 2), f"not settled after {runs} runs"
+        _succeeded(monkeypatch, url)
+        runs += 1
+    assert runs_to_settle is None or runs == runs_to_settle, runs
+
+
 def test_a_delta_run_with_nothing_changed_is_not_started(fresh_db, monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("HMS_REPORTS_DIR", str(tmp_path / "reports"))
     prepare(fresh_db)
@@ -56,29 +70,17 @@ def test_a_delta_run_with_nothing_changed_is_not_started(fresh_db, monkeypatch, 
 
     assert second in (delta_skip_reason() or "")
 
-    # a legacy write, even one that leaves the row as it was: the next run is needed
-    with psycopg.connect(fresh_db) as conn:
-        conn.execute("update public.patients set address = address where id = (select id from public.patients order by id limit 1)")
-    assert _until_changed()
-    _succeeded(monkeypatch, fresh_db)  # (the row's content did not change: nothing written, settled)
-    assert probe.unchanged(load_settings()) is not None
-    with psycopg.connect(fresh_db) as conn:
-        conn.execute("update public.patients set address = coalesce(address, '') || ' Block B' "
-                     "where id = (select id from public.patients order by id limit 1)")
-    assert _until_changed()
-    _succeeded(monkeypatch, fresh_db)
-    assert probe.unchanged(load_settings()) is None  # the run's own canonical writes count
-    _succeeded(monkeypatch, fresh_db)
-    assert probe.unchanged(load_settings()) is not None
-
+    first_patient = "(select id from public.patients order by id limit 1)"
+    # a legacy write, even one that leaves the row as it was: the next run is needed (it writes
+    # nothing, so it settles at once)
+    _write_then_runs(monkeypatch, fresh_db, f"update public.patients set address = address where id = {first_patient}",
+                     runs_to_settle=1)
+    # a real change: the run after it is a real one too (the first run's own canonical writes count)
+    _write_then_runs(monkeypatch, fresh_db, "update public.patients set address = coalesce(address, '') || ' Block B' "
+                     f"where id = {first_patient}", runs_to_settle=2)
     # a write behind the pipeline's back to a canonical table
-    with psycopg.connect(fresh_db) as conn:
-        conn.execute("update core.patients set updated_at = updated_at "
-                     "where patient_id = (select min(patient_id::text)::uuid from core.patients)")
-    assert _until_changed()
-    _succeeded(monkeypatch, fresh_db)
-    _succeeded(monkeypatch, fresh_db)
-    assert probe.unchanged(load_settings()) is not None
+    _write_then_runs(monkeypatch, fresh_db, "update core.patients set updated_at = updated_at "
+                     "where patient_id = (select min(patient_id::text)::uuid from core.patients)", runs_to_settle=None)
 
     # a run that did not succeed answers for nothing: a state recorded by it is not "unchanged"
     with psycopg.connect(fresh_db) as conn:

@@ -110,58 +110,34 @@ begin
 end
 $$;
 
--- The public functions call their *_compute body literally: the engine finds a transform's legacy
--- inputs by following the etl.* calls in function bodies (engine/transform.py transform_inputs).
-create function etl.billing_lines()
-returns setof etl.memo_billing_lines
-language plpgsql
-volatile
-as $$
+-- The public functions, one per memo. Each calls its *_compute body literally (the created body
+-- names it): the engine finds a transform's legacy inputs by following the etl.* calls in function
+-- bodies (engine/transform.py transform_inputs).
+do $do$
 declare
-    v_stamp text := etl.billing_memo_stale('billing_lines');
+    f text;
 begin
-    if v_stamp is not null then
-        delete from etl.memo_billing_lines;
-        insert into etl.memo_billing_lines select * from etl.billing_lines_compute();
-        perform etl.billing_memo_done('billing_lines', v_stamp);
-    end if;
-    return query select * from etl.memo_billing_lines;
+    foreach f in array array['billing_lines', 'billing_headers', 'billing_payment_rows'] loop
+        execute format($f$
+            create function etl.%1$I()
+            returns setof etl.%2$I
+            language plpgsql
+            volatile
+            as $body$
+            declare
+                v_stamp text := etl.billing_memo_stale(%1$L);
+            begin
+                if v_stamp is not null then
+                    delete from etl.%2$I;
+                    insert into etl.%2$I select * from etl.%3$I();
+                    perform etl.billing_memo_done(%1$L, v_stamp);
+                end if;
+                return query select * from etl.%2$I;
+            end
+            $body$$f$, f, 'memo_' || f, f || '_compute');
+    end loop;
 end
-$$;
-
-create function etl.billing_headers()
-returns setof etl.memo_billing_headers
-language plpgsql
-volatile
-as $$
-declare
-    v_stamp text := etl.billing_memo_stale('billing_headers');
-begin
-    if v_stamp is not null then
-        delete from etl.memo_billing_headers;
-        insert into etl.memo_billing_headers select * from etl.billing_headers_compute();
-        perform etl.billing_memo_done('billing_headers', v_stamp);
-    end if;
-    return query select * from etl.memo_billing_headers;
-end
-$$;
-
-create function etl.billing_payment_rows()
-returns setof etl.memo_billing_payment_rows
-language plpgsql
-volatile
-as $$
-declare
-    v_stamp text := etl.billing_memo_stale('billing_payment_rows');
-begin
-    if v_stamp is not null then
-        delete from etl.memo_billing_payment_rows;
-        insert into etl.memo_billing_payment_rows select * from etl.billing_payment_rows_compute();
-        perform etl.billing_memo_done('billing_payment_rows', v_stamp);
-    end if;
-    return query select * from etl.memo_billing_payment_rows;
-end
-$$;
+$do$;
 
 comment on function etl.billing_lines() is
     'etl.billing_lines_compute(), kept until what it reads changes (etl.billing_memo_stamp)';
