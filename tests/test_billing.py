@@ -284,3 +284,47 @@ def test_a_delta_payment_updates_one_invoice(pg_server_url, monkeypatch):
             assert method == [("UPI",)]
     finally:
         drop_database(pg_server_url, url)
+
+
+def test_a_bill_without_loaded_lines_keeps_its_discount_visible(pg_server_url, monkeypatch):
+    """A bill header whose lines are missing (a copy of a discounted bill, no billing_item of its
+    own): its discount cannot apply to any loaded charge. The invoice is due 0, the header subtotal
+    is held as ITEMS_TOTAL_MISMATCH and the discount as UNAPPLIED_DISCOUNT (a negative amount), so
+    legacy billed = invoiced + held, to the paisa (found by bench_backfill's 1% delta at 100k)."""
+    from conftest import create_database, drop_database
+
+    url = create_database(pg_server_url, "billdisc")
+    try:
+        prepare(url, profile="blueprint")
+        run(monkeypatch, url)
+        with psycopg.connect(url) as conn:
+            source = conn.execute(  # a loaded bill with lines whose discount exceeds its tax
+                """select h.legacy_key::uuid from etl.billing_headers() h
+                   where h.legacy_table = 'billing' and not h.is_deleted and h.reason is null
+                     and h.discount > h.tax and h.lines_amount > 0 and h.subtotal > 0
+                   order by h.legacy_key limit 1""").fetchone()
+            assert source is not None
+            copy = conn.execute(
+                """insert into public.billing
+                   select (jsonb_populate_record(null::public.billing, to_jsonb(b) || jsonb_build_object(
+                       'id', gen_random_uuid(), 'bill_no', b.bill_no || '-copy', 'bill_number', b.bill_number || '-copy'))).*
+                   from public.billing b where b.id = %s
+                   returning id::text""", source).fetchone()[0]
+        run(monkeypatch, url)  # the money checks block the run if the identity does not hold
+        with psycopg.connect(url) as conn:
+            held = dict(conn.execute(
+                """select reason_code, (detail->>'amount')::numeric from ops.quarantine
+                   where legacy_table = 'billing' and split_part(legacy_key, '#', 1) = %s and resolved_at is null""",
+                (copy,)).fetchall())
+            header = conn.execute(
+                "select billed, subtotal, discount, tax from etl.billing_headers() where legacy_key = %s",
+                (copy,)).fetchone()
+            due = conn.execute(
+                """select i.due_amount, i.discount_amount from billing.invoices i
+                   where i.invoice_id = etl.canonical_id('billing.invoices', 'billing', %s)""", (copy,)).fetchone()
+        billed, subtotal, discount, tax = header
+        assert held["ITEMS_TOTAL_MISMATCH"] == subtotal and held["UNAPPLIED_DISCOUNT"] < 0
+        assert due == (0, tax) or due[0] == 0
+        assert (due[0] + held["ITEMS_TOTAL_MISMATCH"] + held["UNAPPLIED_DISCOUNT"]) == billed
+    finally:
+        drop_database(pg_server_url, url)

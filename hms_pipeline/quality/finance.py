@@ -49,6 +49,8 @@ MAX_LISTED = 50  # credit / refund rows listed by bill number (the totals cover 
 REASONS: dict[str, str] = {
     "FUTURE_DATE": "bill dated after the legacy data's last activity: held back whole, with its payments",
     "ITEMS_TOTAL_MISMATCH": "header subtotal its lines do not add up to: the unitemized part is held",
+    "UNAPPLIED_DISCOUNT": "a discount larger than the bill's loaded charges and tax: the part not applied is held "
+                          "(a negative amount), the invoice is due 0",
     "NEGATIVE_AMOUNT": "a negative amount: a refund written as a negative payment (or a negative bill / line)",
     "NOT_A_PAYMENT": "'credit': an amount put on the patient's account, a receivable, not money received",
     "ORPHAN_FK": "names a bill or patient that is not in the legacy data (payments of other sources)",

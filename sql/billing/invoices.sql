@@ -98,7 +98,12 @@ bills as (
         ad.admission_id,
         coalesce(ad.encounter_id, er.encounter_id) as encounter_id,
         h.encounter_key is not null and er.encounter_id is null and ad.admission_id is null as encounter_missing,
-        coalesce(ch.amount, 0) - h.discount + h.tax as due,
+        -- the discount applies to the loaded charges: when it exceeds them and the tax (a bill whose
+        -- lines are missing or quarantined), the part it cannot apply is held as UNAPPLIED_DISCOUNT
+        -- (below) and the invoice is due 0: billed = due + unitemized + quarantined lines - unapplied
+        case when coalesce(ch.amount, 0) - h.discount + h.tax < 0
+             then greatest(coalesce(ch.amount, 0) + h.tax, 0) else h.discount end as applied_discount,
+        greatest(coalesce(ch.amount, 0) - h.discount + h.tax, least(coalesce(ch.amount, 0) + h.tax, 0)) as due,
         coalesce(py.paid, 0) as paid,
         etl.norm_key(h.legacy_status) as status_key,
         etl.norm_key(h.legacy_method) as method_key
@@ -141,7 +146,7 @@ invoices as (
         s.invoice_no,
         s.bill_type,
         s.buyer_type,
-        s.discount as discount_amount,
+        s.applied_discount as discount_amount,
         s.tax as tax_amount,
         jsonb_strip_nulls(jsonb_build_object(
             'bill_type', left(s.legacy_bill_type, 40),
@@ -152,6 +157,7 @@ invoices as (
             'amount_paid', s.header_paid,
             'lines', s.lines_amount,
             'unitemized', nullif(s.unitemized, 0),
+            'discount', case when s.applied_discount <> s.discount then s.discount end,
             'warns', case when cardinality(w.warns) > 0 then to_jsonb(w.warns) end
         )) as legacy_attributes,
         coalesce(s.created_at, s.issued_at, now()) as created_at,
@@ -226,10 +232,42 @@ unitemized as (
     where s.unitemized <> 0 and s.reason is null
 ),
 
+-- the part of a discount the bill's loaded charges and tax cannot absorb: kept visible and counted
+-- (a negative amount: it reduces what the patient owes), never invoiced
+unapplied_discount as (
+    select
+        null::uuid as invoice_id,
+        null::uuid as patient_id,
+        null::uuid as encounter_id,
+        null::uuid as admission_id,
+        null::text as status,
+        null::timestamptz as issued_at,
+        null::numeric as due_amount,
+        null::numeric as paid_amount,
+        null::text as invoice_no,
+        null::text as bill_type,
+        null::text as buyer_type,
+        null::numeric as discount_amount,
+        null::numeric as tax_amount,
+        null::jsonb as legacy_attributes,
+        now() as created_at,
+        s.legacy_table as _legacy_table,
+        s.legacy_key || '#unapplied_discount' as _legacy_key,
+        'LOADED'::text as _disposition,
+        'UNAPPLIED_DISCOUNT'::text as _reason,
+        jsonb_build_object('rule', 'the discount exceeds the bill''s loaded charges and tax',
+                           'amount', s.applied_discount - s.discount, 'discount', s.discount,
+                           'applied', s.applied_discount) as _detail
+    from statuses as s
+    where s.applied_discount <> s.discount and s.reason is null
+),
+
 final as (
     select * from invoices
     union all
     select * from unitemized
+    union all
+    select * from unapplied_discount
 )
 
 select * from final

@@ -56,12 +56,12 @@ facts as (
 
     union all
 
-    -- a whole bill, or the unitemized part of a loaded one
+    -- a whole bill, or the unitemized part or the unapplied discount (negative) of a loaded one
     select h.bill_type, h.month, q.reason_code, 0, 0, 0, 0, 0, 0, 1, q.amount
     from headers as h
     join quarantined as q
         on q.target_table = 'billing.invoices' and q.legacy_table = h.legacy_table
-       and q.legacy_key in (h.legacy_key, h.legacy_key || '#unitemized')
+       and q.legacy_key in (h.legacy_key, h.legacy_key || '#unitemized', h.legacy_key || '#unapplied_discount')
 
     union all
 

@@ -47,14 +47,14 @@ actual as (
 
     union all
 
-    -- a quarantined bill, or the unitemized part of a loaded one
+    -- a quarantined bill, or the unitemized part or the unapplied discount (negative) of a loaded one
     select s.subject, q.amount
     from subjects as s
     join quarantined as q
         -- one equality (a hash join); the IN of two keys was a nested loop over every bill (> 2 min at 100k)
         on q.target_table = 'billing.invoices' and q.legacy_table = s.legacy_table
        and split_part(q.legacy_key, '#', 1) = s.legacy_key
-       and q.legacy_key in (s.legacy_key, s.legacy_key || '#unitemized')
+       and q.legacy_key in (s.legacy_key, s.legacy_key || '#unitemized', s.legacy_key || '#unapplied_discount')
 
     union all
 
