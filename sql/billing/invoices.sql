@@ -204,37 +204,27 @@ invoices as (
     ) as w
 ),
 
--- the header subtotal's part no line itemizes: kept visible and counted, never invoiced
-unitemized as (
-    select
-        null::uuid as invoice_id,
-        null::uuid as patient_id,
-        null::uuid as encounter_id,
-        null::uuid as admission_id,
-        null::text as status,
-        null::timestamptz as issued_at,
-        null::numeric as due_amount,
-        null::numeric as paid_amount,
-        null::text as invoice_no,
-        null::text as bill_type,
-        null::text as buyer_type,
-        null::numeric as discount_amount,
-        null::numeric as tax_amount,
-        null::jsonb as legacy_attributes,
-        now() as created_at,
-        s.legacy_table as _legacy_table,
-        s.legacy_key || '#unitemized' as _legacy_key,
-        'LOADED'::text as _disposition,
-        'ITEMS_TOTAL_MISMATCH'::text as _reason,
-        jsonb_build_object('rule', 'the header subtotal exceeds (or falls short of) its lines',
-                           'amount', s.unitemized, 'subtotal', s.subtotal, 'lines', s.lines_amount) as _detail
+-- amounts of a loaded bill kept visible in quarantine and counted, never invoiced: the header
+-- subtotal's part no line itemizes, and the part of a discount the bill's loaded charges and tax
+-- cannot absorb (a negative amount: it reduces what the patient owes)
+held as (
+    select s.legacy_table, s.legacy_key || '#unitemized' as held_key, 'ITEMS_TOTAL_MISMATCH' as reason,
+           jsonb_build_object('rule', 'the header subtotal exceeds (or falls short of) its lines',
+                              'amount', s.unitemized, 'subtotal', s.subtotal, 'lines', s.lines_amount) as detail
     from statuses as s
     where s.unitemized <> 0 and s.reason is null
+
+    union all
+
+    select s.legacy_table, s.legacy_key || '#unapplied_discount', 'UNAPPLIED_DISCOUNT',
+           jsonb_build_object('rule', 'the discount exceeds the bill''s loaded charges and tax',
+                              'amount', s.applied_discount - s.discount, 'discount', s.discount,
+                              'applied', s.applied_discount)
+    from statuses as s
+    where s.applied_discount <> s.discount and s.reason is null
 ),
 
--- the part of a discount the bill's loaded charges and tax cannot absorb: kept visible and counted
--- (a negative amount: it reduces what the patient owes), never invoiced
-unapplied_discount as (
+held_rows as (
     select
         null::uuid as invoice_id,
         null::uuid as patient_id,
@@ -251,23 +241,18 @@ unapplied_discount as (
         null::numeric as tax_amount,
         null::jsonb as legacy_attributes,
         now() as created_at,
-        s.legacy_table as _legacy_table,
-        s.legacy_key || '#unapplied_discount' as _legacy_key,
+        h.legacy_table as _legacy_table,
+        h.held_key as _legacy_key,
         'LOADED'::text as _disposition,
-        'UNAPPLIED_DISCOUNT'::text as _reason,
-        jsonb_build_object('rule', 'the discount exceeds the bill''s loaded charges and tax',
-                           'amount', s.applied_discount - s.discount, 'discount', s.discount,
-                           'applied', s.applied_discount) as _detail
-    from statuses as s
-    where s.applied_discount <> s.discount and s.reason is null
+        h.reason as _reason,
+        h.detail as _detail
+    from held as h
 ),
 
 final as (
     select * from invoices
     union all
-    select * from unitemized
-    union all
-    select * from unapplied_discount
+    select * from held_rows
 )
 
 select * from final
