@@ -185,7 +185,7 @@ def scan_text(text: str, where: str = "", needles: Iterable[str] = (),
     return found
 
 
-SCANNED_SUFFIXES = (".html", ".json", ".md", ".txt", ".log")
+SCANNED_SUFFIXES = (".html", ".json", ".md", ".txt", ".log", ".csv")
 
 
 def scan_for_phi(paths: Iterable[Path], needles: Iterable[str] = (),
