@@ -43,27 +43,27 @@ CANONICAL_DATA_SCHEMAS = ("core", "clinical", "inpatient", "pharmacy", "billing"
 _FILE_GLOBS = ("sql/**/*.sql", "expectations/**/*.json", "mappings/**/*", "hms_pipeline/**/*.py")
 
 _RELATIONS = """
-select n.nspname, c.relname, c.relkind::text, c.relfilenode::text,
-       coalesce(s.n_tup_ins, 0)::text, coalesce(s.n_tup_upd, 0)::text, coalesce(s.n_tup_del, 0)::text,
-       md5(coalesce((select string_agg(a.attname || ':' || a.atttypid::regtype::text, ',' order by a.attnum)
-                     from pg_attribute as a
-                     where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped), '')
-           || case when c.relkind in ('v', 'm') then pg_get_viewdef(c.oid) else '' end)
+select md5(coalesce(string_agg(concat_ws('|', n.nspname, c.relname, c.relkind, c.relfilenode,
+                                         coalesce(s.n_tup_ins, 0), coalesce(s.n_tup_upd, 0), coalesce(s.n_tup_del, 0),
+                                         md5(coalesce(cols.list, '') || case when c.relkind in ('v', 'm')
+                                                                        then pg_get_viewdef(c.oid) else '' end)),
+                               E'\\n' order by n.nspname, c.relname), ''))
 from pg_class as c
 join pg_namespace as n on n.oid = c.relnamespace
 left join pg_stat_all_tables as s on s.relid = c.oid
+left join lateral (
+    select string_agg(a.attname || ':' || a.atttypid::regtype::text, ',' order by a.attnum) as list
+    from pg_attribute as a
+    where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+) as cols on true
 where n.nspname = any(%s) and c.relkind in ('r', 'p', 'v', 'm', 'f')
-order by 1, 2
 """
 
 
 def relations_state(conn: psycopg.Connection, schemas: Iterable[str]) -> str:
-    """One digest of the relations of ``schemas``: storage, columns, view definition, write counters."""
-    digest = hashlib.md5()
-    for row in conn.execute(_RELATIONS, (list(schemas),)).fetchall():
-        digest.update("|".join(row).encode())
-        digest.update(b"\n")
-    return digest.hexdigest()
+    """One digest of the relations of ``schemas`` (storage, columns, view definition, write
+    counters), computed in one statement."""
+    return conn.execute(_RELATIONS, (list(schemas),)).fetchone()[0]
 
 
 def files_state(root: Path = PROJECT_ROOT) -> str:
