@@ -91,6 +91,11 @@ def test_the_instance_pools_its_storage_connections_also_in_run_workers(product_
     worker = dg.DagsterInstance.from_ref(instance.get_ref())  # what a launched run's process does
     dagster_db = product_env["HMS_DAGSTER_DATABASE"]
 
+    def backends() -> int:  # sessions open on the storage database now
+        with psycopg.connect(pg_server_url) as conn:
+            return conn.execute("select count(*) from pg_stat_activity where datname = %s",
+                                (dagster_db,)).fetchone()[0]
+
     def sessions() -> int:  # sessions ever opened on the storage database (counted when they end)
         with psycopg.connect(pg_server_url) as conn:
             return conn.execute("select coalesce(sum(sessions), 0) from pg_stat_database where datname = %s",
@@ -103,7 +108,10 @@ def test_the_instance_pools_its_storage_connections_also_in_run_workers(product_
         for _ in range(40):
             inst.report_engine_event("probe", run)
         inst.dispose()
-        time.sleep(1.5)  # ended sessions are published when their backend exits
+        # an ended session is counted when its backend exits: wait until none is left
+        deadline = time.monotonic() + 15
+        while backends() and time.monotonic() < deadline:
+            time.sleep(0.1)
         # 40 events stored through a handful of kept connections, not one each
         assert sessions() - before <= 8, sessions() - before
 
