@@ -6,6 +6,7 @@ identifiers from configuration are composed with ``psycopg.sql.Identifier``, nev
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,18 @@ def ddl_files(ddl_dir: Path = DDL_DIR) -> list[Path]:
     return sorted(p for p in Path(ddl_dir).glob("*.sql"))
 
 
+def ddl_fingerprint(ddl_dir: Path = DDL_DIR) -> str:
+    """md5 over the names and contents of the DDL files, in the order they are applied."""
+    digest = hashlib.md5()
+    for path in ddl_files(ddl_dir):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def apply_ddl(conn: psycopg.Connection, ddl_dir: Path = DDL_DIR) -> list[str]:
     """Apply every DDL file in one transaction (all or nothing). Idempotent by construction: the
-    files only create what is missing. Returns the file names applied."""
+    files only create what is missing. Records their fingerprint in ``etl.schema_state`` (see
+    :func:`schema_problem`). Returns the file names applied."""
     applied = []
     with conn.transaction():
         # Serialize concurrent appliers (two runs starting at once).
@@ -47,4 +57,27 @@ def apply_ddl(conn: psycopg.Connection, ddl_dir: Path = DDL_DIR) -> list[str]:
         for path in ddl_files(ddl_dir):
             run_sql_file(conn, path)
             applied.append(path.name)
+        if conn.execute("select to_regclass('etl.schema_state') is not null").fetchone()[0]:
+            conn.execute(
+                """insert into etl.schema_state (fingerprint, files) values (%s, %s)
+                   on conflict (singleton) do update set fingerprint = excluded.fingerprint,
+                       files = excluded.files, applied_at = now()""",
+                (ddl_fingerprint(ddl_dir), len(applied)))
     return applied
+
+
+SCHEMA_PHASE_HINT = "run `hms-pipeline run --phase schema` (idempotent) first"
+
+
+def schema_problem(conn: psycopg.Connection, ddl_dir: Path = DDL_DIR) -> str | None:
+    """Why this database's canonical schema cannot serve this code, or None: not deployed at all,
+    or deployed from other DDL than the code's ``sql/ddl`` (the code changed since). Names no value."""
+    if not conn.execute("select to_regclass('etl.schema_state') is not null").fetchone()[0]:
+        return f"the canonical schema is not deployed in this database (etl.schema_state is missing): {SCHEMA_PHASE_HINT}"
+    row = conn.execute("select fingerprint, files from etl.schema_state").fetchone()
+    if row is None:
+        return f"the canonical schema has no record of its DDL (etl.schema_state is empty): {SCHEMA_PHASE_HINT}"
+    if row[0] != ddl_fingerprint(ddl_dir):
+        return (f"the canonical schema was deployed from other DDL than this code's sql/ddl ({row[1]} files then, "
+                f"{len(ddl_files(ddl_dir))} now; a file changed since): {SCHEMA_PHASE_HINT}")
+    return None

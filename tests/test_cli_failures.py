@@ -62,3 +62,40 @@ def test_progress_lines_name_each_finished_step_with_counts(fresh_db, cli_env):
     quiet = subprocess.run([sys.executable, "-m", "hms_pipeline.cli", "run", "--phase", "schema"],
                            env=env, capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
     assert quiet.returncode == 0 and not re.search(r"^\[\d+/\d+\]", quiet.stderr, re.M)
+
+
+def _backfill(cli_env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hms_pipeline.cli", "run", "--phase", "backfill"],
+                          env=cli_env, capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+
+
+def test_a_backfill_before_the_schema_phase_says_to_run_it_and_writes_nothing(fresh_db, cli_env):
+    """A database with legacy data but no canonical schema (the schema phase never ran, or ran with
+    older DDL than the code's): the first step stops, naming the phase to run, before it stages or
+    records anything; it used to fail on a missing relation of the engine."""
+    from hms_pipeline.legacy.generator import generate
+    from hms_pipeline.sqlrun import schema_problem
+
+    generate(fresh_db, scale="tiny", seed=42, profile="blueprint")  # legacy only: no apply_ddl
+    cli = _backfill(cli_env)
+    failed = [line for line in cli.stdout.splitlines() if line.startswith("STEP FAILED:")]
+    assert cli.returncode == 1 and len(failed) == 1, (cli.stdout + cli.stderr)[-3000:]
+    assert "etl__legacy_snapshot" in failed[0] and "not deployed" in failed[0], failed[0]
+    assert "hms-pipeline run --phase schema" in failed[0], failed[0]
+    with psycopg.connect(fresh_db) as conn:
+        assert conn.execute("select count(*) from pg_namespace where nspname in ('stg', 'etl', 'core')").fetchone()[0] == 0
+
+    schema = subprocess.run([sys.executable, "-m", "hms_pipeline.cli", "run", "--phase", "schema"],
+                            env=cli_env, capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+    assert schema.returncode == 0, (schema.stdout + schema.stderr)[-3000:]
+    with psycopg.connect(fresh_db) as conn:
+        assert schema_problem(conn) is None
+        # the code's DDL moves on (as after a pull) while the database keeps the older schema
+        conn.execute("update etl.schema_state set fingerprint = md5('an older sql/ddl')")
+    cli = _backfill(cli_env)
+    failed = [line for line in cli.stdout.splitlines() if line.startswith("STEP FAILED:")]
+    assert cli.returncode == 1 and len(failed) == 1, (cli.stdout + cli.stderr)[-3000:]
+    assert "other DDL than this code's sql/ddl" in failed[0] and "--phase schema" in failed[0], failed[0]
+    with psycopg.connect(fresh_db) as conn:
+        assert conn.execute("select count(*) from etl.stage_runs").fetchone()[0] == 0  # nothing staged
+        assert conn.execute("select count(*) from etl.change_probe").fetchone()[0] == 0  # nor recorded

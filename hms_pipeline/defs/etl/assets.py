@@ -9,6 +9,7 @@ from hms_pipeline.engine import probe
 from hms_pipeline.engine.staging import EXCLUDED_TABLES, Guard, stage_same_database, stage_separate_server
 from hms_pipeline.legacy.schema import contract
 from hms_pipeline.paths import SQL_DIR
+from hms_pipeline.sqlrun import schema_problem
 from hms_pipeline.lib.factory import CANONICAL_SCHEMA_KEY, LEGACY_SNAPSHOT_KEY
 from hms_pipeline.resources import BackfillOptions, HmsDatabaseResource
 
@@ -52,6 +53,9 @@ def legacy_snapshot(context: dg.AssetExecutionContext, hms_db: HmsDatabaseResour
     guard = Guard(max_shrink=settings.max_shrink, accept_deletions=frozenset(backfill_options.accept_deletions),
                   change_detection=settings.change_detection)
     with hms_db.connect() as conn:
+        problem = schema_problem(conn)
+        if problem:  # before anything is read or written: a missing relation would fail later, less clearly
+            raise dg.Failure(description=f"etl/legacy_snapshot: {problem}")
         # what this run starts from, before anything is staged (a later run with the same has
         # nothing to do once this one succeeds: engine/probe.py)
         with (hms_db.connect_legacy() if settings.legacy_is_separate else nullcontext(conn)) as legacy_conn:
