@@ -343,6 +343,19 @@ def preflight_seconds(result) -> float:
     return total
 
 
+def engine_step_seconds(result) -> dict[str, float]:
+    """Seconds per engine step (``transform`` for every table's own SQL, ``preflight``, ``upsert``,
+    ``provenance``, ...), summed over the canonical tables of a run, slowest first."""
+    total: dict[str, float] = {}
+    for event in result.get_asset_materialization_events():
+        meta = event.step_materialization_data.materialization.metadata
+        if "step_seconds" in meta:
+            for step, secs in (meta["step_seconds"].value or {}).items():
+                name = "transform" if step.startswith("transform ") else step
+                total[name] = total.get(name, 0.0) + float(secs)
+    return {k: round(v, 2) for k, v in sorted(total.items(), key=lambda kv: -kv[1])}
+
+
 def failed_checks(result) -> tuple[dict[str, int], dict[str, list[str]]]:
     """The asset check evaluations of a run: how many there were by severity (``ERROR``, ``WARN``),
     and the failed ones by severity as ``schema.table:check``."""
@@ -410,6 +423,9 @@ def run_phase(url: str, env: dict | None = None, accept_deletions: list[str] | N
     seconds = time.perf_counter() - started
     print_breakdown(instance, result, seconds)
     LAST["preflight_seconds"] = preflight_seconds(result)
+    LAST["engine_steps"] = engine_step_seconds(result)
+    print("  engine steps over every table: " + ", ".join(
+        f"{k} {v:.1f}s" for k, v in list(LAST["engine_steps"].items())[:8]))
     LAST["checks"] = failed_checks(result)
     LAST["guard_refused"] = guard_refused(result)
     for k in (env or {}):
@@ -509,6 +525,7 @@ def delta_run(url: str, staged: list[tuple[str, str]], full_s: float) -> dict:
           f"of the full run (target <= 5%); success={ok}")
     return {"delta_1pct_seconds": round(delta_s, 2), "delta_1pct_share": round(delta_s / full_s, 4),
             "delta_1pct_ok": ok, "delta_checks_failed": print_identities("delta run"),
+            "delta_slowest_steps": LAST["slowest_steps"], "delta_engine_steps": LAST["engine_steps"],
             "delta_rows_changed": {t: {k: c[k] for k in ("updated", "deleted", "inserted")}
                                    for t, c in changes.items()},
             "delta_skipped": {t: c["skipped"] for t, c in changes.items() if c.get("skipped")}}
@@ -541,6 +558,7 @@ def main() -> None:
     print(f"constraint pre-flight: {pre:.1f}s = {100 * pre / full_s:.1f}% of the full run (target < 10%)")
     figures.update(legacy_rows=rows, floor_seconds=round(floor_s, 2), full_seconds=round(full_s, 2), full_ok=ok,
                    preflight_seconds=round(pre, 2), slowest_steps=LAST["slowest_steps"],
+                   engine_steps=LAST["engine_steps"],
                    full_checks_failed=print_identities("full run"))
     out, output = output_floors(url, full_s)
     figures.update(output)

@@ -41,3 +41,7 @@ def test_materializations_carry_row_count_and_column_schema(fresh_db, monkeypatc
     # the run's report, as a link where `hms-pipeline dev` serves the reports folder
     assert meta["report"].value == f"http://127.0.0.1:3999/{result.run_id}/index.html"
 
+    # where the table's seconds went, per engine step, adding up to no more than its own seconds
+    steps = meta["step_seconds"].value
+    assert {"upsert", "preflight", "provenance", "transform patients.sql"} <= set(steps), sorted(steps)
+    assert 0 < sum(steps.values()) <= meta["seconds"].value + 0.01

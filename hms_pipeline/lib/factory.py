@@ -326,6 +326,8 @@ def canonical_table_asset(spec: TableSpec, *, expectations_root: Path = EXPECTAT
                 "preflight_rule_errors": dg.MetadataValue.json(stats.rule_errors),
                 "seconds": dg.MetadataValue.float(float(stats.seconds)),
                 "preflight_seconds": dg.MetadataValue.float(float(getattr(stats, "preflight_seconds", 0.0))),
+                # where the table's seconds went, per engine step (transform, preflight, upsert, ...)
+                "step_seconds": dg.MetadataValue.json(dict(getattr(stats, "step_seconds", {}) or {})),
                 "reconciliation": dg.MetadataValue.md(recon.markdown()),
                 # the run's validation report (written when the run ends), served by `hms-pipeline dev`
                 "report": dg.MetadataValue.url(report_url(hms_db.settings().reports_url, context.run_id)),
