@@ -41,6 +41,7 @@ import psycopg
 from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # explain_transform
 
 from hms_pipeline.db import canonical_url  # noqa: E402
 from hms_pipeline.sqlrun import apply_ddl  # noqa: E402
@@ -422,6 +423,7 @@ def run_phase(url: str, env: dict | None = None, accept_deletions: list[str] | N
     result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config)
     seconds = time.perf_counter() - started
     print_breakdown(instance, result, seconds)
+    LAST["run_id"] = result.run_id
     LAST["preflight_seconds"] = preflight_seconds(result)
     LAST["engine_steps"] = engine_step_seconds(result)
     print("  engine steps over every table: " + ", ".join(
@@ -445,17 +447,19 @@ def prepare(url: str, scale, seed: int, profile: str) -> None:
     generate(url, scale=scale, seed=seed, profile=profile)
 
 
-def output_floors(url: str, full_s: float) -> tuple[list[tuple[str, str]], dict]:
+def output_floors(url: str, full_s: float, *, lean: bool = False) -> tuple[list[tuple[str, str]], dict]:
     """The floor of writing the phase's output once: everything it wrote (canonical tables and id-map
-    partitions), then the canonical tables alone, with the id map's share of the rows.
-    Returns the written tables and the figures."""
+    partitions; not with ``lean``), then the canonical tables alone, with the id map's share of the
+    rows. Returns the written tables and the figures."""
     with psycopg.connect(url) as conn:
         conn.execute("analyze")
         out = written_tables(conn)
         id_map_rows = conn.execute("select count(*) from ops.legacy_id_map").fetchone()[0]
-    out_rows, out_s = floor(url, out)
-    print(f"output floor: INSERT ... SELECT of the {out_rows:,} rows the phase wrote ({len(out)} canonical tables "
-          f"and id-map partitions) into indexed copies: {out_s:.1f}s; the phase took {full_s / out_s:.1f}x that")
+    out_rows, out_s = (None, None) if lean else floor(url, out)
+    if out_s:
+        print(f"output floor: INSERT ... SELECT of the {out_rows:,} rows the phase wrote ({len(out)} canonical "
+              f"tables and id-map partitions) into indexed copies: {out_s:.1f}s; the phase took "
+              f"{full_s / out_s:.1f}x that")
     canonical = [t for t in out if t[0] in SCHEMAS]
     can_rows, can_s = floor(url, canonical)
     print(f"canonical output floor: INSERT ... SELECT of the {can_rows:,} rows of the {len(canonical)} canonical "
@@ -464,27 +468,65 @@ def output_floors(url: str, full_s: float) -> tuple[list[tuple[str, str]], dict]
     id_share = id_map_rows / (id_map_rows + can_rows) if id_map_rows + can_rows else 0.0
     print(f"id map: {id_map_rows:,} rows in ops.legacy_id_map = {100 * id_share:.0f}% of the rows "
           "the phase writes")
-    return out, {"output_rows": out_rows, "output_floor_seconds": round(out_s, 2),
+    return out, {"output_rows": out_rows, "output_floor_seconds": round(out_s, 2) if out_s else None,
                  "canonical_output_rows": can_rows,
                  "canonical_output_floor_seconds": round(can_s, 2),
                  "full_over_canonical_floor": round(full_s / can_s, 2), "id_map_rows": id_map_rows,
                  "id_map_share": round(id_share, 3)}
 
 
-def nochange_runs(url: str, full_s: float) -> tuple[dict, bool]:
-    """Re-run the phase with no change under each change detection. Returns the figures and
-    whether every run succeeded."""
+def probe_after(url: str) -> tuple[float, bool]:
+    """What ``run --if-changed`` (and the delta schedule) pays after the last run succeeded: mark it
+    succeeded as the CLI does, then time the change probe. Returns (seconds, whether it answered
+    "nothing changed")."""
+    from hms_pipeline.engine import probe
+    from hms_pipeline.settings import load_settings as settings_now
+
+    with psycopg.connect(url) as conn:
+        probe.mark_succeeded(conn, LAST["run_id"])
+    os.environ["HMS_DATABASE_URL"] = url
+    began = time.perf_counter()
+    same = probe.unchanged(settings_now())
+    return time.perf_counter() - began, same is not None
+
+
+def slowest_plan(url: str, slowest: list, *, analyze: bool) -> dict | None:
+    """The plan of the slowest canonical table's transform (``explain_transform.py``): its shape and,
+    with ``analyze``, its slowest nodes (the transform runs once more, rolled back)."""
+    from explain_transform import explain, print_summary
+
+    table = next((k.replace("__", ".", 1) for k, _ in slowest if not k.startswith("etl__")), None)
+    if table is None:
+        return None
+    summary = explain(url, table, analyze=analyze, top=6)
+    print("plan of the slowest table's transform (bench/explain_transform.py):")
+    print_summary(summary)
+    return summary
+
+
+def nochange_runs(url: str, full_s: float, *, lean: bool = False) -> tuple[dict, bool]:
+    """Re-run the phase with no change under each change detection (``lean``: the default 'sweep'
+    only), then time the change probe that spares the run. Returns the figures and whether every run
+    succeeded."""
     again_s, ok2 = run_phase(url)
     print(f"backfill (no change, change detection 'sweep': rows with a new row version hashed): {again_s:.2f}s = "
           f"{100 * again_s / full_s:.1f}% of the full run (target < 5%); success={ok2}")
+    figures = {"nochange_sweep_seconds": round(again_s, 2)}
+    if ok2:
+        probe_s, same = probe_after(url)
+        print(f"no-change probe (`run --if-changed`, the delta schedule): {probe_s:.3f}s = "
+              f"{100 * probe_s / full_s:.3f}% of the full run; answered 'nothing changed': {same}")
+        figures.update(nochange_probe_seconds=round(probe_s, 3), nochange_probe_answered=same)
+    if lean:
+        return figures, ok2
     hash_s, ok4 = run_phase(url, {"HMS_CHANGE_DETECTION": "hash"})
     print(f"backfill (no change, change detection 'hash': every row hashed): {hash_s:.2f}s = "
           f"{100 * hash_s / full_s:.1f}% of the full run; success={ok4}")
     wm_s, ok3 = run_phase(url, {"HMS_CHANGE_DETECTION": "watermark"})
     print(f"backfill (no change, change detection 'watermark'): {wm_s:.2f}s = "
           f"{100 * wm_s / full_s:.1f}% of the full run; success={ok3}")
-    return {"nochange_sweep_seconds": round(again_s, 2), "nochange_watermark_seconds": round(wm_s, 2),
-            "nochange_hash_seconds": round(hash_s, 2)}, ok2 and ok3 and ok4
+    figures.update(nochange_watermark_seconds=round(wm_s, 2), nochange_hash_seconds=round(hash_s, 2))
+    return figures, ok2 and ok3 and ok4
 
 
 def per_schema_floors(url: str, out: list[tuple[str, str]], full_schema: dict[str, float]) -> dict:
@@ -538,6 +580,10 @@ def main() -> None:
     ap.add_argument("--profile", default="blueprint")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--json", action="store_true", help="also print every figure as one JSON object (last line)")
+    ap.add_argument("--lean", action="store_true",
+                    help="for `large`: leave out the id-map output floor, the per-schema floors and the "
+                    "'hash' and 'watermark' no-change runs (the full run, the canonical floor, one no-change "
+                    "run, the probe and the 1%% delta remain)")
     args = ap.parse_args()
     figures: dict = {"scale": args.scale, "profile": args.profile}
     url = args.url or canonical_url(load_settings())
@@ -557,14 +603,17 @@ def main() -> None:
     full_schema = dict(LAST["schema_seconds"])
     print(f"constraint pre-flight: {pre:.1f}s = {100 * pre / full_s:.1f}% of the full run (target < 10%)")
     figures.update(legacy_rows=rows, floor_seconds=round(floor_s, 2), full_seconds=round(full_s, 2), full_ok=ok,
+                   full_legacy_rows_per_second=round(rows / full_s),  # `large` vs 100k: linear within 1.5x?
                    preflight_seconds=round(pre, 2), slowest_steps=LAST["slowest_steps"],
                    engine_steps=LAST["engine_steps"],
                    full_checks_failed=print_identities("full run"))
-    out, output = output_floors(url, full_s)
+    figures["slowest_plan"] = slowest_plan(url, LAST["slowest_steps"], analyze=not args.lean)
+    out, output = output_floors(url, full_s, lean=args.lean)
     figures.update(output)
-    nochange, ok_nochange = nochange_runs(url, full_s)
+    nochange, ok_nochange = nochange_runs(url, full_s, lean=args.lean)
     figures.update(nochange)
-    figures["per_schema"] = per_schema_floors(url, out, full_schema)
+    if not args.lean:
+        figures["per_schema"] = per_schema_floors(url, out, full_schema)
     figures.update(delta_run(url, staged, full_s))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory of the run process: {peak_mb:,.0f} MB (target < 1024 MB)")
