@@ -75,9 +75,9 @@ final as (
             then jsonb_build_object('column', 'patient_id', 'rule', 'patient not in core.patients') end as _detail
     from items as i
     left join patient_ref as pr on pr.legacy_key = i.patient_key
-    where pr.changed
-       or exists (select 1 from _todo as td where td.legacy_table = i.legacy_table
-                                             and td.key = split_part(i.legacy_key, '#', 1))
+    -- a join, not "or exists (...)": see the work filters of clinical/encounters.sql
+    left join _todo as td on td.legacy_table = i.legacy_table and td.key = split_part(i.legacy_key, '#', 1)
+    where pr.changed or td.key is not null
 )
 
 select * from final

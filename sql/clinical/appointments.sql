@@ -111,8 +111,9 @@ resolved as (
     left join patient_ref as pr on pr.legacy_key = le.patient_id::text
     left join doctor_ref as dr on dr.legacy_key = le.clinician_id::text
     left join appointment_statuses as st on st.status_id = s.status_id
-    where em.changed or pr.changed or dr.changed
-       or exists (select 1 from _todo as td where td.legacy_table = s.legacy_table and td.key = s._key)
+    -- a join, not "or exists (...)": see the work filters of clinical/encounters.sql
+    left join _todo as td on td.legacy_table = s.legacy_table and td.key = s._key
+    where em.changed or pr.changed or dr.changed or td.key is not null
 ),
 
 checked as (

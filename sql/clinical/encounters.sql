@@ -195,21 +195,29 @@ touched_admissions as (
     select ad.admission_key from admissions as ad where ad.ref_changed
 ),
 
+-- encounters named by an allocation of a touched admission: merged into it, or not any more
+named_by_touched as (
+    select distinct b.encounter_id::text as encounter_key
+    from allocations as a
+    join stg.bed_allocations as b on b._key = a.allocation_key
+    where a.admission_key in (select admission_key from touched_admissions)
+),
+
+-- The work filters are left joins to _todo (unique keys: the engine builds it with UNION) and to
+-- de-duplicated sets, never "x or exists (subquery)": an OR keeps a subquery from becoming a join,
+-- and a subquery whose hash does not fit in work_mem runs once per row (at 1M patients, a scan
+-- of _todo's 3.5M keys for each of 1.1M records: hours).
 work_encounters as (
     select e.* from legacy_encounters as e
-    where e.ref_changed
-       or exists (select 1 from _todo as td where td.legacy_table = 'encounter' and td.key = e._key)
-       or e._key in (  -- named by an allocation of a touched admission: merged into it, or not any more
-           select b.encounter_id::text
-           from allocations as a
-           join stg.bed_allocations as b on b._key = a.allocation_key
-           where a.admission_key in (select admission_key from touched_admissions)
-       )
+    left join _todo as td on td.legacy_table = 'encounter' and td.key = e._key
+    left join named_by_touched as nt on nt.encounter_key = e._key
+    where e.ref_changed or td.key is not null or nt.encounter_key is not null
 ),
 
 work_visits as (
     select v.* from visits as v
-    where v.ref_changed or exists (select 1 from _todo as td where td.legacy_table = 'patient_visits' and td.key = v._key)
+    left join _todo as td on td.legacy_table = 'patient_visits' and td.key = v._key
+    where v.ref_changed or td.key is not null
 ),
 
 -- patients whose encounters may have moved this run (deleted legacy rows included): their
@@ -264,9 +272,9 @@ work_records as (
     select r.legacy_table, r._key, pr.patient_id, r.type, r.t
     from patient_records as r
     left join patient_ref as pr on pr.legacy_key = r.patient_key
-    where exists (select 1 from _todo as td where td.legacy_table = r.legacy_table and td.key = r._key)
-       or pr.changed
-       or pr.patient_id in (select patient_id from touched_patients)
+    left join _todo as td on td.legacy_table = r.legacy_table and td.key = r._key
+    left join (select distinct patient_id from touched_patients) as tp on tp.patient_id = pr.patient_id
+    where td.key is not null or pr.changed or tp.patient_id is not null
 ),
 
 -- the encounter in progress at the record's time (the latest started)

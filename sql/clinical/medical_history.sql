@@ -50,8 +50,9 @@ history_rows as (
             'diagnosed: ' || case when s.diagnosis_date between date '4713-01-01 BC' and date '294276-12-01'
                                   then to_char(s.diagnosis_date, 'YYYY-MM-DD') end) as description,
         coalesce(s.created_at, s.updated_at) as recorded_at,
+        -- IN (a hashed subplan), not a correlated EXISTS that scanned the staff names once per row
         nullif(btrim(s.doctor_name), '') is not null
-            and not exists (select 1 from staff_names as n where n.name = btrim(s.doctor_name)) as doctor_variant
+            and not coalesce(btrim(s.doctor_name) in (select n.name from staff_names as n), false) as doctor_variant
     from medical_history as s
     where etl.is_item(s.condition_name)
 ),
@@ -97,9 +98,9 @@ final as (
         end as _detail
     from items as i
     left join patient_ref as pr on pr.legacy_key = i.patient_key
-    where pr.changed
-       or exists (select 1 from _todo as td where td.legacy_table = i.legacy_table
-                                             and td.key = split_part(i.legacy_key, '#', 1))
+    -- a join, not "or exists (...)": see the work filters of clinical/encounters.sql
+    left join _todo as td on td.legacy_table = i.legacy_table and td.key = split_part(i.legacy_key, '#', 1)
+    where pr.changed or td.key is not null
 )
 
 select * from final

@@ -108,7 +108,9 @@ final as (
         end as _detail
     from items as i
     left join encounter_map as em on em.legacy_table = i.legacy_table and em.legacy_key = i.encounter_key
-    where em.changed or exists (select 1 from _todo as td where td.legacy_table = i.legacy_table and td.key = i._key)
+    -- a join, not "or exists (...)": see the work filters of clinical/encounters.sql
+    left join _todo as td on td.legacy_table = i.legacy_table and td.key = i._key
+    where em.changed or td.key is not null
 )
 
 select * from final

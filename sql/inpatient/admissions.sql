@@ -59,6 +59,15 @@ live_allocations as (
       and a.admission_key in (select admission_key from touched)
 ),
 
+-- the reason of an admission: its first active allocation's (one row per admission; a correlated
+-- subquery over the allocations per admission was quadratic)
+admission_reasons as (
+    select distinct on (a.admission_key) a.admission_key, nullif(trim(a.reason), '') as reason
+    from live_allocations as a
+    where etl.norm_key(a.status) = 'active'
+    order by a.admission_key, a.seq
+),
+
 admissions as (
     select
         o.admission_key,
@@ -67,14 +76,11 @@ admissions as (
         e.encounter_id,
         coalesce(etl.local_wall_clock(o.admission_date, %(facility_tz)s), o.created_at) as admit_at,
         etl.local_wall_clock(l.discharge_date, %(facility_tz)s) as discharge_at,
-        (select nullif(trim(a.reason), '')
-         from live_allocations as a
-         where a.admission_key = o.admission_key and etl.norm_key(a.status) = 'active'
-         order by a.seq
-         limit 1) as reason,
+        ar.reason,
         coalesce(o.created_at, o.admission_date) as created_at
     from live_allocations as o
     join live_allocations as l on l.admission_key = o.admission_key and l.is_last
+    left join admission_reasons as ar on ar.admission_key = o.admission_key
     left join clinical.encounters as e
         on e.encounter_id = etl.canonical_id('clinical.encounters', 'bed_allocations', o.allocation_key)
        and e.deleted_at is null
@@ -100,9 +106,10 @@ legacy_rows as (
         false
     from headers as h
     left join live_allocations as la on la.allocation_key = h.bed_allocation_id::text
+    -- a join, not "or exists (...)": see the work filters of clinical/encounters.sql
+    left join _todo as t on t.legacy_table = 'patient_admissions' and t.key = h._key
     where not h._deleted
-      and (la.allocation_key is not null
-           or exists (select 1 from _todo as t where t.legacy_table = 'patient_admissions' and t.key = h._key))
+      and (la.allocation_key is not null or t.key is not null)
 ),
 
 final as (

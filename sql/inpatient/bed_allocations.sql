@@ -71,10 +71,13 @@ bed_overlaps as (
 ),
 
 src as (
+    -- joins to de-duplicated sets, not "x in (...) or y in (...)": see the work filters of
+    -- clinical/encounters.sql
     select s.*
     from staged as s
-    where s.admission_key in (select admission_key from touched_keys)
-       or s.bed_key in (select bed_key from touched_keys)
+    left join (select distinct admission_key from touched_keys) as ta on ta.admission_key = s.admission_key
+    left join (select distinct bed_key from touched_keys) as tb on tb.bed_key = s.bed_key
+    where ta.admission_key is not null or tb.bed_key is not null
 ),
 
 final as (

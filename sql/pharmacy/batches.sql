@@ -105,7 +105,9 @@ checked as (
             case when m.in_packs and m.pack_size is null then 'UNKNOWN_PACK_SIZE' end,
             case when (m.medication_id is null) <> (m.medicine_id is null)
                    or m.medication_item is null or m.medicine_item is null
-                   or exists (select 1 from reused_numbers as u where u.batch_no = m.batch_no)
+                   -- IN (a hashed subplan: one hash of the few reused numbers), not a correlated
+                   -- EXISTS, which re-ran the grouping once per batch row (quadratic)
+                   or m.batch_no in (select u.batch_no from reused_numbers as u)
                  then 'AMBIGUOUS_REF' end,
             case when m.batch_no is null or m.receipt_missing then 'MISSING_VALUE' end,
             case when m.received_quantity < 0 then 'OUT_OF_RANGE' end

@@ -374,8 +374,10 @@ review_components as (
     select
         r.grp,
         min(r.reached) as component,
-        exists (select 1 from review_edges as e where e.into_grp = r.grp) as is_target,
-        exists (select 1 from review_edges as e where e.merged = r.grp) as is_merged
+        -- IN (a hashed subplan), not a correlated EXISTS that scans every edge once per group;
+        -- coalesce: EXISTS is never NULL
+        coalesce(r.grp in (select e.into_grp from review_edges as e), false) as is_target,
+        coalesce(r.grp in (select e.merged from review_edges as e), false) as is_merged
     from review_reach as r
     group by r.grp
 ),
