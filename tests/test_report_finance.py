@@ -154,10 +154,19 @@ def test_the_finance_section_shows_legacy_vs_migrated_totals_and_differences_in_
     assert set(run_subjects) == MONEY_CHECKS
 
     reports = tmp_path / "reports"
+    from hms_pipeline.engine import conservation
+
+    recomputed: list[str] = []
+    real_run_check = conservation.run_check
+    monkeypatch.setattr(conservation, "run_check",
+                        lambda conn, path: recomputed.append(path.stem) or real_run_check(conn, path))
     with psycopg.connect(fresh_db) as conn:
         # the facility timezone comes from the settings (HMS_FACILITY_TIMEZONE)
         index = write_run_report(conn, result.run_id, [], reports, checks=checks, data_docs=False,
                                  hmac_secret=b"test-key")
+    # nothing changed since the run evaluated the money checks: the report reads their results
+    assert recomputed == []
+    with psycopg.connect(fresh_db) as conn:
         want = expected(conn)
         held = quarantined_money(conn)
         credit = conn.execute("select count(*), sum(amount) from public.billing_payments where method = 'credit'").fetchone()
@@ -238,6 +247,8 @@ def test_the_finance_section_shows_legacy_vs_migrated_totals_and_differences_in_
         conn.commit()
         tampered = write_run_report(conn, "tampered", [], reports, checks=checks, data_docs=False,
                                     hmac_secret=b"test-key")
+    # the invoices changed since: the checks naming them are recomputed, not read
+    assert {"due_per_invoice", "billed_per_patient"} <= set(recomputed), recomputed
     fin = json.loads((tampered.parent / "summary.json").read_text())["finance"]
     by_type = {e["key"]: e for e in fin["billed"]["bill_type"]}
     assert Decimal(by_type[bill_type]["unexplained"]) == Decimal(-100)

@@ -122,6 +122,20 @@ def fingerprint(conn: psycopg.Connection, path: Path) -> str:
     return ":".join(parts)
 
 
+def stored_result(conn: psycopg.Connection, table: str, path: Path, fp: str) -> ConservationResult | None:
+    """The check's last result when it was evaluated with fingerprint ``fp`` (nothing it names has
+    changed since), else None."""
+    row = conn.execute(
+        """select result from etl.conservation_state
+           where canonical_table = %s and check_name = %s and fingerprint = %s""",
+        (table, check_name(path), fp)).fetchone()
+    if row is None:
+        return None
+    r = row[0]
+    return ConservationResult(check_name(path), r["subjects"], r["violations"], Decimal(r["expected_total"]),
+                              Decimal(r["actual_total"]), list(r["sample"]))
+
+
 def run_checks_or_reuse(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, idle: bool
                         ) -> list[ConservationResult]:
     """:func:`run_checks`, except that on an ``idle`` run (nothing processed for the table and
@@ -132,14 +146,9 @@ def run_checks_or_reuse(conn: psycopg.Connection, spec: TableSpec, run_id: str, 
         name = check_name(path)
         fp = fingerprint(conn, path)
         if idle:
-            row = conn.execute(
-                """select result from etl.conservation_state
-                   where canonical_table = %s and check_name = %s and fingerprint = %s""",
-                (spec.name, name, fp)).fetchone()
-            if row is not None:
-                r = row[0]
-                out.append(ConservationResult(name, r["subjects"], r["violations"], Decimal(r["expected_total"]),
-                                              Decimal(r["actual_total"]), list(r["sample"])))
+            kept = stored_result(conn, spec.name, path, fp)
+            if kept is not None:
+                out.append(kept)
                 continue
         result = run_check(conn, path)
         conn.execute(
@@ -156,4 +165,4 @@ def run_checks_or_reuse(conn: psycopg.Connection, spec: TableSpec, run_id: str, 
 
 
 __all__ = ["ConservationResult", "check_files", "check_name", "description", "fingerprint", "run_check", "run_checks",
-           "run_checks_or_reuse"]
+           "run_checks_or_reuse", "stored_result"]
