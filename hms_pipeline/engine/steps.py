@@ -191,13 +191,20 @@ where i.indrelid = %s::regclass and i.indisprimary and i.indnatts = 1
 """
 
 
-def standing_warnings(conn: psycopg.Connection, table: str,
-                      run_id: str) -> tuple[dict[str, int], dict[str, int]]:
+def standing_warnings(conn: psycopg.Connection, table: str, run_id: str, *,
+                      idle: bool = False) -> tuple[dict[str, int], dict[str, int]]:
     """(rows carrying each warning code now, change per code since the previous run) of ``table``:
     the live rows whose legacy row is still mapped and whose latest load carried the code (a row
     counts once per code). Records the counts in ``etl.warning_state`` (a re-execution within one
-    run keeps comparing with the run before)."""
-    if not _has_row_warnings(conn, table):
+    run keeps comparing with the run before). ``idle``: the table's step processed nothing and the
+    run wrote nothing, so its warning codes, provenance and live rows are as the last evaluation
+    counted them: those counts are kept instead of re-counted (a join of the id map, the warning
+    codes and the table: 13 s over the tables of a no-change run at 100k patients)."""
+    row = conn.execute("select counts, previous, run_id from etl.warning_state where canonical_table = %s",
+                       (table,)).fetchone()
+    if idle and row is not None:
+        counts = {w: int(n) for w, n in row[0].items()}
+    elif not _has_row_warnings(conn, table):
         counts = {}
     else:
         # a legacy row deleted on the legacy side keeps its map entry (history): count live rows only
@@ -207,8 +214,6 @@ def standing_warnings(conn: psycopg.Connection, table: str,
             table_ident(table), sql.Identifier(pk[0])) if pk else sql.SQL(""))
         query = sql.SQL(STANDING_WARNINGS_SQL).format(live=live)
         counts = {w: int(n) for w, n in conn.execute(query, (table,))}
-    row = conn.execute("select counts, previous, run_id from etl.warning_state where canonical_table = %s",
-                       (table,)).fetchone()
     previous = {} if row is None else (row[1] if row[2] == run_id else row[0])
     conn.execute(
         """insert into etl.warning_state (canonical_table, counts, previous, run_id)

@@ -218,7 +218,8 @@ def _engine_check_results(conn, spec: TableSpec, run_id: str, selected: Collecti
             },
         ))
     if WARNINGS in selected:
-        standing, change = standing_warnings(conn, spec.name, run_id)
+        # counted again unless the table's step just ran idle (alone from the UI: always counted)
+        standing, change = standing_warnings(conn, spec.name, run_id, idle=stats is not None and idle)
         out.append(dg.AssetCheckResult(
             asset_key=key,
             check_name=WARNINGS,
