@@ -435,16 +435,24 @@ def run_phase(url: str, env: dict | None = None, accept_deletions: list[str] | N
     return seconds, result.success
 
 
-def prepare(url: str, scale, seed: int, profile: str) -> None:
-    """Drop the canonical schemas, apply the DDL and generate the legacy data."""
+def prepare(url: str, scale, seed: int, profile: str, *, keep_legacy: bool = False) -> None:
+    """Drop the canonical schemas, apply the DDL and generate the legacy data (``keep_legacy``: keep
+    the legacy tables an earlier run generated, when there are some)."""
     from hms_pipeline.legacy.generator import generate
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("drop schema if exists core, clinical, inpatient, pharmacy, billing, ops, ref, view, stg, etl cascade")
+        kept = keep_legacy and conn.execute("select to_regclass('public.patients') is not null").fetchone()[0]
+        patients = conn.execute("select count(*) from public.patients").fetchone()[0] if kept else 0
     with psycopg.connect(url) as conn:
         apply_ddl(conn)
+    if patients:
+        print(f"legacy data kept from an earlier generate: {patients:,} patients (--keep-legacy)", flush=True)
+        return
     print(f"generating legacy data at scale {scale} ...", flush=True)
+    began = time.perf_counter()
     generate(url, scale=scale, seed=seed, profile=profile)
+    print(f"generated in {time.perf_counter() - began:.0f}s", flush=True)
 
 
 def output_floors(url: str, full_s: float, *, lean: bool = False) -> tuple[list[tuple[str, str]], dict]:
@@ -580,6 +588,8 @@ def main() -> None:
     ap.add_argument("--profile", default="blueprint")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--json", action="store_true", help="also print every figure as one JSON object (last line)")
+    ap.add_argument("--keep-legacy", action="store_true", dest="keep_legacy",
+                    help="reuse the legacy tables an earlier run generated in this database (no generate)")
     ap.add_argument("--lean", action="store_true",
                     help="for `large`: leave out the id-map output floor, the per-schema floors and the "
                     "'hash' and 'watermark' no-change runs (the full run, the canonical floor, one no-change "
@@ -588,7 +598,7 @@ def main() -> None:
     figures: dict = {"scale": args.scale, "profile": args.profile}
     url = args.url or canonical_url(load_settings())
     scale = int(args.scale) if args.scale.isdigit() else args.scale
-    prepare(url, scale, args.seed, args.profile)
+    prepare(url, scale, args.seed, args.profile, keep_legacy=args.keep_legacy)
 
     with psycopg.connect(url) as conn:
         staged = staged_legacy_tables(conn, "public")
