@@ -164,8 +164,11 @@ def test_the_finance_section_shows_legacy_vs_migrated_totals_and_differences_in_
         # the facility timezone comes from the settings (HMS_FACILITY_TIMEZONE)
         index = write_run_report(conn, result.run_id, [], reports, checks=checks, data_docs=False,
                                  hmac_secret=b"test-key")
-    # nothing changed since the run evaluated the money checks: the report reads their results
-    assert recomputed == []
+    # nothing the payments checks name changed since the run's last step evaluated them: the report
+    # reads their results (a check evaluated earlier in the run is recomputed when a later step
+    # wrote a relation it names, e.g. ops.quarantine)
+    assert not {"paid_per_invoice", "paid_per_patient", "bill_rows_accounted"} & set(recomputed), recomputed
+    recomputed.clear()
     with psycopg.connect(fresh_db) as conn:
         want = expected(conn)
         held = quarantined_money(conn)
