@@ -514,7 +514,10 @@ def slowest_plan(url: str, slowest: list, *, analyze: bool) -> dict | None:
     with ``analyze``, its slowest nodes (the transform runs once more, rolled back)."""
     from explain_transform import explain, print_summary
 
-    table = next((k.replace("__", ".", 1) for k, _ in slowest if not k.startswith("etl__")), None)
+    from hms_pipeline.defs import all_specs
+
+    selects = {s.name for s in all_specs() if s.kind == "select"}  # a script has no single plan
+    table = next((t for t in (k.replace("__", ".", 1) for k, _ in slowest) if t in selects), None)
     if table is None:
         return None
     summary = explain(url, table, analyze=analyze, top=6)

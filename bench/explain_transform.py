@@ -15,27 +15,15 @@ This prints figures; it asserts nothing. It reads no row value: plans name relat
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
-import pkgutil
 import sys
 from collections import Counter
 from pathlib import Path
 
+from psycopg import sql
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-
-def all_specs() -> dict:
-    """``schema.table`` -> TableSpec, from every ``SPECS`` list under ``hms_pipeline.defs``."""
-    import hms_pipeline.defs as root
-
-    found = {}
-    for info in pkgutil.walk_packages(root.__path__, root.__name__ + "."):
-        module = importlib.import_module(info.name)
-        for spec in getattr(module, "SPECS", []) or []:
-            found[spec.name] = spec
-    return found
 
 
 def _nodes(node: dict, depth: int = 0):
@@ -90,31 +78,26 @@ def summarize(plan: dict, top: int) -> dict:
 
 def explain(url: str, table: str, *, analyze: bool, top: int = 12) -> dict:
     """EXPLAIN of ``table``'s transform as a full run would run it (rolled back)."""
+    from hms_pipeline.defs import all_specs
     from hms_pipeline.engine import transform
+    from hms_pipeline.lib.factory import transform_params
     from hms_pipeline.resources import HmsDatabaseResource
 
     os.environ["HMS_DATABASE_URL"] = url
-    spec = all_specs()[table]
+    spec = {s.name: s for s in all_specs()}[table]
+    if spec.kind != "select":
+        raise SystemExit(f"{table}: its transform is a script of several statements (kind {spec.kind!r}), "
+                         "not one SELECT: explain its statements one by one")
     hms_db = HmsDatabaseResource()
-    settings = hms_db.settings()
+    options = sql.SQL("analyze, buffers, format json" if analyze else "format json")
     with hms_db.connect() as conn, conn.transaction(force_rollback=True):
-        conn.execute("set local timezone = 'UTC'")
-        for name, value in spec.planner:
-            conn.execute("select set_config(%s, %s, true)", (name, value))
-        conn.execute("set local hms.migration_bypass = 'on'")
+        transform.session_settings(conn, spec)
         row = conn.execute("select run_id from etl.apply_state where canonical_table = %s", (table,)).fetchone()
         run_id = row[0] if row else "explain"
-        upto = transform.snapshot_seq(conn, run_id)
-        if spec.sources:
-            transform._build_todo(conn, spec, 0, upto, True)
-        else:
-            conn.execute("create temp table _todo (legacy_table text, key text) on commit drop")
-        params = {"run_id": run_id, **spec.extra_params,
-                  "facility_name": settings.facility_name, "facility_tz": settings.facility_timezone}
-        options = "analyze, buffers, format json" if analyze else "format json"
-        query = spec.sql_path.read_text(encoding="utf-8")
+        transform.full_todo(conn, spec, run_id)
+        query = sql.SQL("explain ({}) ").format(options) + sql.SQL(spec.sql_path.read_text(encoding="utf-8"))
         with conn.cursor() as cur:
-            cur.execute(f"explain ({options}) " + query, params)  # options: one of two literals above
+            cur.execute(query, transform.bound_params(spec, run_id, transform_params(hms_db)))
             plan = cur.fetchone()[0][0]
     return {"table": table, **summarize(plan, top)}
 

@@ -43,7 +43,6 @@ import io
 import json
 import logging
 import os
-import pkgutil
 import re
 import tempfile
 import time
@@ -56,6 +55,8 @@ from typing import Any
 import psycopg
 from hypothesis import strategies as st
 from psycopg import sql
+
+from hms_pipeline.defs import all_specs
 
 LEGACY_SCHEMA = "public"
 # canonical schemas whose constraints must hold after a run (etl: engine bookkeeping, not checked)
@@ -914,21 +915,6 @@ class OrderDependent(InvariantViolation):
 
 class PhiLeaked(InvariantViolation):
     invariant = "6 no generated name/phone/e-mail in logs, events or the report"
-
-
-@functools.cache
-def all_specs() -> tuple:
-    """Every TableSpec of the code location (``SPECS`` of every module under hms_pipeline/defs)."""
-    import importlib
-
-    import hms_pipeline.defs as root
-
-    specs = {}
-    for mod in pkgutil.walk_packages(root.__path__, root.__name__ + "."):
-        m = importlib.import_module(mod.name)
-        for spec in getattr(m, "SPECS", None) or ():
-            specs[spec.name] = spec
-    return tuple(specs[k] for k in sorted(specs))
 
 
 def constraint_catalog(conn) -> set[tuple[str, str, str]]:

@@ -53,7 +53,8 @@ from hms_pipeline.engine.spec import TableSpec
 from hms_pipeline.engine.steps import ANALYZE_AFTER, AUDIT_COLUMNS, PIPELINE_ACTOR, target_columns
 
 __all__ = ["ANALYZE_AFTER", "AUDIT_COLUMNS", "PIPELINE_ACTOR", "ApplyStats", "TransformError", "apply_table",
-           "snapshot_seq", "something_written", "stage_exists", "target_columns"]
+           "bound_params", "full_todo", "session_settings", "snapshot_seq", "something_written", "stage_exists",
+           "target_columns"]
 
 
 @dataclass
@@ -100,6 +101,30 @@ def something_written(conn, run_id: str) -> bool:
     return conn.execute(
         "select exists (select 1 from etl.run_stats where run_id = %s and written + soft_deleted > 0)", (run_id,)
     ).fetchone()[0]
+
+
+def session_settings(conn: psycopg.Connection, spec: TableSpec) -> None:
+    """The transaction-local settings a table's transform runs under (UTC, its planner settings, the
+    migration bypass)."""
+    conn.execute("set local timezone = 'UTC'")
+    for name, value in spec.planner:  # names checked against spec.PLANNER_SETTINGS; value bound
+        conn.execute("select set_config(%s, %s, true)", (name, value))
+    # The migration writes history (expired batches included): bypass the application-only
+    # insert rule explicitly; the trigger records every bypassed row in ops.audit_log.
+    conn.execute("set local hms.migration_bypass = 'on'")
+
+
+def bound_params(spec: TableSpec, run_id: str, params: dict | None = None) -> dict:
+    """The values bound into a table's transform."""
+    return {"run_id": run_id, **spec.extra_params, **(params or {})}
+
+
+def full_todo(conn: psycopg.Connection, spec: TableSpec, run_id: str) -> int:
+    """``_todo`` as a full run builds it (every staged key of the table's sources); its size."""
+    if not spec.sources:
+        conn.execute("create temp table _todo (legacy_table text, key text) on commit drop")
+        return 1
+    return _build_todo(conn, spec, 0, snapshot_seq(conn, run_id), True)
 
 
 def _build_todo(conn, spec: TableSpec, since: int, upto: int, full: bool, retry_quarantined: bool = True) -> int:
@@ -173,12 +198,7 @@ def apply_table(conn: psycopg.Connection, spec: TableSpec, run_id: str, *, full:
         conn.commit()
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (spec.name,))
-        conn.execute("set local timezone = 'UTC'")
-        for name, value in spec.planner:  # names checked against spec.PLANNER_SETTINGS; value bound
-            conn.execute("select set_config(%s, %s, true)", (name, value))
-        # The migration writes history (expired batches included): bypass the application-only
-        # insert rule explicitly; the trigger records every bypassed row in ops.audit_log.
-        conn.execute("set local hms.migration_bypass = 'on'")
+        session_settings(conn, spec)
         audit_bulk.mute_rows(conn, run_id)  # one audit row per table per run, not per row
         upto = snapshot_seq(conn, run_id)
         row = conn.execute("select applied_seq, upstream_seen_at from etl.apply_state where canonical_table = %s",
@@ -261,7 +281,7 @@ def _apply_candidates(conn: psycopg.Connection, spec: TableSpec, run_id: str, pa
         finally:
             stats.step_seconds[label] = round(stats.step_seconds.get(label, 0.0) + time.monotonic() - began, 3)
 
-    bound = {"run_id": run_id, **spec.extra_params, **params}
+    bound = bound_params(spec, run_id, params)
     step(f"transform {spec.sql_path.name}", steps.load_candidates, conn, spec.sql_path, bound)
     t = step("describe", steps.describe, conn, name, merges=spec.merges, append_only=spec.append_only)
     step("disposition", steps.disposition, conn, t)
