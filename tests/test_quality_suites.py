@@ -138,3 +138,27 @@ def test_every_expectation_runs_on_an_empty_canonical_database(fresh_db):
         # An empty database passes everything except "there is at least one facility".
         assert failed == ([] if table != "core.facilities" else ["row count in 1..None"]), (table, failed)
     assert broken == []
+
+
+def test_background_gx_import_is_safe_beside_a_suite_built_in_the_main_thread(fresh_db):
+    """The backfill imports GX in a thread while its transforms go on (gx_import). GX's circular
+    imports raised ``ImportError: partially initialized module`` when the main thread imported a GX
+    module meanwhile; every GX import now waits for that thread first. A new process, so that GX is
+    not imported yet; the prewarmed runner then validates a real suite."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from hms_pipeline.quality import gx_runner, suites\n"
+        "assert 'great_expectations' not in sys.modules\n"
+        "gx_runner.prewarm(sys.argv[1])\n"
+        "suites.to_gx_suite(suites.load_suite('core.patients', validate=True))\n"
+        "outcome = gx_runner.run_suite(sys.argv[1], 'core.patients')\n"
+        "assert outcome.expectations and not any(e.status == 'error' for e in outcome.expectations)\n"
+        "assert len(gx_runner._RUNNERS) == 1\n"
+    )
+    with psycopg.connect(fresh_db) as conn:
+        apply_ddl(conn)
+    done = subprocess.run([sys.executable, "-c", code, fresh_db], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

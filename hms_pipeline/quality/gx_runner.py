@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hms_pipeline.quality import gx_import
 from hms_pipeline.quality.phi import sanitize_gx_result, scrub_message
 from hms_pipeline.quality.suites import Suite, load_suite, to_gx_suite
 
@@ -318,10 +319,18 @@ _RUNNERS_LOCK = threading.Lock()
 
 def runner_for(url: str) -> GxRunner:
     """The process's runner for a database URL (created on first use)."""
+    gx_import.ready()  # before the lock: a background import may be building this very runner
     with _RUNNERS_LOCK:
         if url not in _RUNNERS:
             _RUNNERS[url] = GxRunner(url)
         return _RUNNERS[url]
+
+
+def prewarm(url: str) -> threading.Thread:
+    """Build the process's runner for ``url`` in the background (:mod:`hms_pipeline.quality.gx_import`):
+    the backfill starts it once the snapshot shows that something changed, so GX's import overlaps
+    the transforms; the first suite check finds the runner ready, or waits for it."""
+    return gx_import.start(lambda: runner_for(url))
 
 
 def _url_of(engine_or_url: Any) -> str:

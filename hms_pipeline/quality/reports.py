@@ -34,7 +34,7 @@ import psycopg
 from psycopg import sql
 
 from hms_pipeline.legacy import dispositions
-from hms_pipeline.quality import finance, report_extras
+from hms_pipeline.quality import finance, gx_import, report_extras
 from hms_pipeline.quality.checks import CHECK_NAME, SUITE_CHECK_NAMES, run_dir
 from hms_pipeline.quality.finance import render_finance
 from hms_pipeline.quality.gx_runner import SuiteOutcome
@@ -444,6 +444,7 @@ def build_data_docs(folder: Path, outcomes: Sequence[SuiteOutcome], run_id: str)
     if not outcomes:
         return None
     try:
+        gx_import.ready()
         from great_expectations.core.expectation_suite import ExpectationSuite
         from great_expectations.core.expectation_validation_result import expectationSuiteValidationResultSchema
         from great_expectations.core.run_identifier import RunIdentifier

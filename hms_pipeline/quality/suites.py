@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from hms_pipeline.paths import EXPECTATIONS_DIR
+from hms_pipeline.quality import gx_import
 from hms_pipeline.quality.phi import PHI_COLUMNS
 
 SEVERITIES = ("ERROR", "WARN")
@@ -188,6 +189,7 @@ def suite_tables(root: Path = EXPECTATIONS_DIR) -> list[str]:
 
 def _known_types() -> set[str]:
     # GX registers its core expectations on import; snake_case names are the registry keys.
+    gx_import.ready()
     from great_expectations.expectations.registry import list_registered_expectation_implementations
 
     return set(list_registered_expectation_implementations())
@@ -311,6 +313,7 @@ def load_all_suites(root: Path = EXPECTATIONS_DIR) -> dict[str, Suite]:
 def to_gx_suite(suite: Suite, skip: set[int] = frozenset()):
     """The GX ``ExpectationSuite`` (expectations at ``skip`` indexes left out). Each expectation's
     meta carries ``_index`` so results map back to the file's order."""
+    gx_import.ready()
     from great_expectations.core.expectation_suite import ExpectationSuite
 
     expectations = []

@@ -9,6 +9,8 @@ from hms_pipeline.engine import probe
 from hms_pipeline.engine.staging import EXCLUDED_TABLES, Guard, stage_same_database, stage_separate_server
 from hms_pipeline.legacy.schema import contract
 from hms_pipeline.paths import SQL_DIR
+from hms_pipeline.quality import gx_runner
+from hms_pipeline.quality.checks import SUITE_CHECK_NAMES
 from hms_pipeline.sqlrun import schema_problem
 from hms_pipeline.lib.factory import CANONICAL_SCHEMA_KEY, LEGACY_SNAPSHOT_KEY
 from hms_pipeline.resources import BackfillOptions, HmsDatabaseResource
@@ -27,6 +29,12 @@ def legacy_table_names() -> list[str]:
             continue
         read.update(_STG_REF.findall(path.read_text()))
     return [name for name in contract().names if name in read]
+
+
+def _runs_suites(context: dg.AssetExecutionContext) -> bool:
+    """The run evaluates some GX suite check (all checks unless the run selected some)."""
+    selected = context.run.asset_check_selection
+    return selected is None or any(key.name in SUITE_CHECK_NAMES for key in selected)
 
 
 @dg.asset(
@@ -67,6 +75,8 @@ def legacy_snapshot(context: dg.AssetExecutionContext, hms_db: HmsDatabaseResour
         else:
             result = stage_same_database(conn, settings.legacy_schema, names, context.run_id,
                                          full=backfill_options.full_refresh, guard=guard)
+    if (result.rows_changed or result.rows_deleted or backfill_options.full_refresh) and _runs_suites(context):
+        gx_runner.prewarm(hms_db.canonical_url())  # GX's 5 s import overlaps the transforms
     rows = "\n".join(
         f"| {name} | {t['changed']} | {t['deleted']} | {'yes' if t['incremental'] else 'no'} |"
         for name, t in sorted(result.tables.items())
