@@ -328,6 +328,7 @@ def test_the_cli_report_opens_in_chromium_with_each_tables_figures_and_no_phi(fr
         index = reports / run_id / "index.html"
         assert f"validation report: {index}" in cli.stdout and index.is_file()
         assert "DEBUG" in cli.stderr  # the run's Dagster log went to stderr at DEBUG
+        assert "ephemeral docs site" not in output  # GX's INFO line, once per GX context, is not ours to show
 
         # the instance the CLI ran on (its dagster.yaml, written by the CLI, points at dagster_db)
         with dg.DagsterInstance.from_config(str(tmp_path / "home" / "dagster")) as instance:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import threading
 import time
@@ -213,9 +214,15 @@ def _md(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+_GX_CHATTY_LOGGER = "great_expectations.data_context.types.base"
+
+
 def _quiet_gx() -> None:
-    """No analytics, no progress bars on stderr."""
+    """No analytics, no progress bars on stderr, and GX's INFO line "Created temporary directory ...
+    for ephemeral docs site" (once per context) kept off the terminal.
+    Called before GX's import and again after it: that module sets its own logger to INFO on import."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    logging.getLogger(_GX_CHATTY_LOGGER).setLevel(logging.WARNING)
 
 
 class GxRunner:
@@ -225,6 +232,8 @@ class GxRunner:
         _quiet_gx()
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        _quiet_gx()
 
         from hms_pipeline.db import sqlalchemy_url
 

@@ -458,6 +458,8 @@ def build_data_docs(folder: Path, outcomes: Sequence[SuiteOutcome], run_id: str)
         _quiet_gx()
         import great_expectations as gx
 
+        _quiet_gx()
+
         ctx = gx.get_context(mode="ephemeral")
         ctx.add_data_docs_site("hms", {
             "class_name": "SiteBuilder",
