@@ -32,9 +32,12 @@ def legacy_table_names() -> list[str]:
 
 
 def _runs_suites(context: dg.AssetExecutionContext) -> bool:
-    """The run evaluates some GX suite check (all checks unless the run selected some)."""
-    selected = context.run.asset_check_selection
-    return selected is None or any(key.name in SUITE_CHECK_NAMES for key in selected)
+    """The run evaluates some GX suite check: one the run selected, else one of its job's (a job
+    built without the suite checks never imports GX, and never holds a GX connection)."""
+    keys = context.run.asset_check_selection
+    if keys is None:
+        keys = context.job_def.asset_layer.asset_graph.asset_check_keys
+    return any(key.name in SUITE_CHECK_NAMES for key in keys)
 
 
 @dg.asset(
