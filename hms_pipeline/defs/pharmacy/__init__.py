@@ -47,6 +47,10 @@ SPECS = [
         sources=(Source("stock_transactions"), Source("pharmacy_stock_transactions")),
         deps=("pharmacy.items", "pharmacy.batches", "core.facilities", "core.departments", "ref.codes"),
         merges=False, append_only=True, refreshes=("view.stock_on_hand",),
+        # a re-derivation over a written ledger: the planner guesses ~100 rows for the ledger streams
+        # (memo functions) and probes them in a nested loop per legacy row (20k patients: 24.6M
+        # rows removed by join filter, 5.9 s; 83 s at 100k); hash joins give the same rows in 0.6 s
+        planner=(("enable_nestloop", "off"),),
         description="Grain: one row per stock movement of the immutable signed ledger (UPDATE, DELETE and "
         "TRUNCATE refused by a trigger). From stock_transactions and pharmacy_stock_transactions (one mapping; "
         "absent or empty in a profile: nothing), plus the balances derived from medicine_batches (through "
