@@ -106,6 +106,36 @@ def test_tally_counts_each_warning(conn):
     conn.rollback()
 
 
+def _record(conn, details: dict[str, str | None], run: str) -> list[tuple]:
+    """record_warnings over candidates k1.. with these _detail values; the recorded rows after it
+    (key, codes, run that wrote them)."""
+    make_cand(conn, [(uid(k), k, "UTC", k, "LOADED", None) for k in details])
+    for k, d in details.items():
+        conn.execute("update _cand set _detail = %s::jsonb where _legacy_key = %s", (d, k))
+    t = facilities(conn, merges=False)  # _ok: a view over _cand
+    steps.disposition(conn, t)
+    steps.record_warnings(conn, t, run)
+    rows = conn.execute("""select legacy_key, codes, run_id from etl.row_warnings
+                           where canonical_table = 'core.facilities' order by 1""").fetchall()
+    conn.execute("drop view _ok")
+    conn.execute("drop table _cand")
+    return rows
+
+
+def test_record_warnings_writes_only_new_and_changed_codes(conn):
+    w1, w12 = '{"warn": "W1"}', '{"warn": "W2", "warns": ["W2", "W1", "W2"]}'
+    first = _record(conn, {"k1": w1, "k2": w12, "k3": None}, "run1")
+    assert first == [("k1", ["W1"], "run1"), ("k2", ["W1", "W2"], "run1")]
+    # the same codes again: nothing is rewritten (the rows keep the run that wrote them)
+    assert _record(conn, {"k1": w1, "k2": w12, "k3": None}, "run2") == first
+    # k1 changes its codes, k2 loses them, k3 gains one; a key not processed keeps its row
+    conn.execute("""insert into etl.row_warnings (canonical_table, legacy_table, legacy_key, codes, run_id)
+                    values ('core.facilities', 'facilities', 'k9', '{W9}', 'old')""")
+    assert _record(conn, {"k1": '{"warns": ["W3"]}', "k2": '{"rule": "no warning"}', "k3": w1}, "run3") == [
+        ("k1", ["W3"], "run3"), ("k3", ["W1"], "run3"), ("k9", ["W9"], "old")]
+    conn.rollback()
+
+
 def test_quarantine_writes_one_entry_per_key_and_reason_and_resolve_closes_the_rest(conn):
     conn.execute("""insert into ops.quarantine (legacy_table, legacy_key, target_table, reason_code, run_id)
                     values ('facilities', 'k2', 'core.facilities', 'ORPHAN_FK', 'old'),

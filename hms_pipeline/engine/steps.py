@@ -165,10 +165,20 @@ def _has_row_warnings(conn: psycopg.Connection, table: str) -> bool:
 
 def record_warnings(conn: psycopg.Connection, t: Target, run_id: str) -> None:
     """Replace the warning codes of the legacy rows of ``_cand`` with those their ``_ok`` row carries
-    now (``etl.row_warnings``: the standing state the ``warnings`` check counts)."""
-    if _has_row_warnings(conn, t.name):  # a first load has nothing to forget
-        conn.execute(engine_sql("row_warnings_clear"), {"t": t.name})
-    conn.execute(engine_sql("row_warnings"), {"t": t.name, "run": run_id})
+    now (``etl.row_warnings``: the standing state the ``warnings`` check counts); rows whose codes
+    did not change are left as they are."""
+    params = {"t": t.name, "run": run_id}
+    if not _has_row_warnings(conn, t.name):  # a first load: nothing to forget or compare with
+        conn.execute(engine_query("row_warnings", codes=sql.SQL("({})").format(sql.SQL(engine_sql("row_warnings_codes")))),
+                     params)
+        return
+    conn.execute(sql.SQL("create temp table _w on commit drop as {}").format(sql.SQL(engine_sql("row_warnings_codes"))))
+    conn.execute(engine_sql("row_warnings_clear"), params)
+    # what is recorded now for the processed keys equals _w: the rest is new or changed
+    conn.execute(engine_query("row_warnings", codes=sql.SQL(
+        "(select legacy_table, legacy_key, codes from _w except "
+        "select legacy_table, legacy_key, codes from etl.row_warnings where canonical_table = %(t)s)")), params)
+    conn.execute("drop table _w")
 
 
 STANDING_WARNINGS_SQL = """
